@@ -1,0 +1,1 @@
+"""Engines that put the director's moves into words."""
