@@ -199,7 +199,8 @@ class Director:
         if interrupted and s.anger >= 40:
             return self._move(MoveKind.OBJECT_INTERRUPTION, reason="the agent talked over the customer")
 
-        if Act.CLOSE in labels and Act.CONFIRM_SATISFACTION not in labels:
+        closing = Act.CLOSE in labels and Act.GREET not in labels  # "thank you for calling X" opens a call too
+        if closing and Act.CONFIRM_SATISFACTION not in labels:
             if s.resolution in ("accepted", "confirmed"):
                 return self._end(MoveKind.GOODBYE, "resolved", "the problem is solved and the agent closed politely")
             if self.persona.temperament == Temperament.ABUSIVE and s.abuse_warnings >= 2:
@@ -233,7 +234,7 @@ class Director:
 
         if s.resolution in ("accepted", "confirmed") and Act.CONFIRM_SATISFACTION in labels:
             s.resolution = "confirmed"
-            if Act.CLOSE in labels:
+            if closing:
                 return self._end(MoveKind.GOODBYE, "resolved", "satisfied, and the agent closed")
             return self._move(MoveKind.CONFIRM_SATISFIED, reason="the customer is satisfied")
 
@@ -405,7 +406,12 @@ class Director:
             s.pitched = True
             nxt = self._next_objection()
             if nxt is not None:
-                if nxt not in s.objections_raised:
+                if nxt in s.objections_raised:  # pitching again over an open concern: pushy
+                    s.patience -= 1
+                    s.anger = _clamp(s.anger + 3)
+                    if s.patience <= 0:
+                        return self._end(MoveKind.HANG_UP, "customer_hung_up", "a pushy pitch that ignores concerns")
+                else:
                     s.objections_raised.append(nxt)
                 return self._move(MoveKind.RAISE_OBJECTION, objection_id=nxt, offer_id=offer.id,
                                   reason="not convinced yet: raises a concern")

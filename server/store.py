@@ -7,12 +7,19 @@ import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from personas.schema import Scenario
 from server.models import CallSession, ScenarioSnapshot, Scorecard, Turn, utcnow
+
+
+_TURN_INSERT = Turn.__table__.insert()
+_SESSION_TOUCH = (
+    CallSession.__table__.update().where(CallSession.__table__.c.id == bindparam("sid")).values(updated_at=bindparam("now"))
+)
 
 
 class CallStore:
@@ -83,17 +90,14 @@ class CallStore:
             return list(db.exec(q))
 
     # ---------------------------------------------------------------- turns
-    def add_turn(self, session_id: str, idx: int, speaker: str, text: str, **fields: Any) -> Turn:
-        row = Turn(session_id=session_id, idx=idx, speaker=speaker, text=text, **fields)
-        with self._session() as db:
-            db.add(row)
-            parent = db.get(CallSession, session_id)
-            if parent is not None:
-                parent.updated_at = utcnow()
-                db.add(parent)
-            db.commit()
-            db.refresh(row)
-        return row
+    def add_turn(self, session_id: str, idx: int, speaker: str, text: str, **fields: Any) -> None:
+        """Insert one turn and touch its session, in one committed transaction (Core: this is the hot path)."""
+        now = utcnow()
+        values = {"session_id": session_id, "idx": idx, "speaker": speaker, "text": text, "created_at": now,
+                  "events": [], "metrics": {}, "interrupted": False, **fields}
+        with self.engine.begin() as conn:
+            conn.execute(_TURN_INSERT, values)
+            conn.execute(_SESSION_TOUCH, {"sid": session_id, "now": now})
 
     def update_turn(self, session_id: str, idx: int, **fields: Any) -> None:
         with self._session() as db:

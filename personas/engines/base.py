@@ -35,10 +35,8 @@ class EngineContext:
     spoken_by: str = ""  # filled by the engine: which engine's words were used
 
     def released_fact_ids(self) -> list[str]:
-        ids = list(self.state.revealed)
-        if self.move.fact_id and self.move.fact_id not in ids and self.move.kind.value in ("reveal_fact", "repeat_fact"):
-            ids.append(self.move.fact_id)
-        return ids
+        """Facts the customer may say: only those the director has released (a reveal move releases first)."""
+        return list(self.state.revealed)
 
 
 @dataclass

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Set up everything the tests need on a fresh machine and run the whole suite:
+# PostgreSQL, the local LLM server, Chromium, the offline speech models. Extra args go to pytest.
+#   bash scripts/test.sh [-k ...]
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3)}"
+cd "$ROOT"
+bash scripts/install.sh --all
+
+export CALLCOACH_TEST_PG_URL="${CALLCOACH_TEST_PG_URL:-$(bash scripts/start_postgres.sh)}"
+if [[ -f scripts/start_llm_server.sh ]]; then
+    export CALLCOACH_TEST_LLM_URL="${CALLCOACH_TEST_LLM_URL:-$(bash scripts/start_llm_server.sh)}"
+    trap 'bash scripts/start_llm_server.sh stop >/dev/null 2>&1 || true' EXIT
+fi
+export CALLCOACH_TEST_ARTIFACTS="${CALLCOACH_TEST_ARTIFACTS:-$ROOT/test-artifacts}"
+mkdir -p "$CALLCOACH_TEST_ARTIFACTS"
+"$PYTHON" -m pytest "$@"
