@@ -218,6 +218,7 @@ class Scenario(Strict):
     required_flow: list[Act] = Field(default_factory=list)
     requires_verification: bool = True
     rubric: str = "default"
+    engine: Literal["scripted", "llm"] | None = None  # None: the server's default
     persona: Persona
 
     @model_validator(mode="after")

@@ -25,45 +25,60 @@ CMAKE_ARGS_LLAMA="${LLAMA_CMAKE_ARGS:-$DEFAULT_CMAKE_ARGS}"
 log() { printf '[install_llm] %s\n' "$*" >&2; }
 
 # --- 1. llama-cpp-python[server], built from source ---------------------------------------------
-llama_ok() {
-    "$PYTHON" - "$LLAMA_VERSION" <<'EOF' 2>/dev/null
+# prints: ok | missing | version <v> | no-server | amx
+llama_state() {
+    "$PYTHON" - "$LLAMA_VERSION" <<'PY' 2>/dev/null || echo missing
 import sys
-import llama_cpp
+try:
+    import llama_cpp
+except Exception:
+    print("missing"); sys.exit(0)
 if llama_cpp.__version__ != sys.argv[1]:
-    sys.exit(1)
-# the [server] extra
-import llama_cpp.server.app, sse_starlette, starlette_context, uvicorn  # noqa: F401,E401
-# refuse a build with AMX enabled (it crashes here)
-info = llama_cpp.llama_print_system_info().decode(errors="replace")
-if "AMX_INT8 = 1" in info:
-    sys.exit(1)
-EOF
+    print("version", llama_cpp.__version__); sys.exit(0)
+# a build with AMX enabled crashes here
+if "AMX_INT8 = 1" in llama_cpp.llama_print_system_info().decode(errors="replace"):
+    print("amx"); sys.exit(0)
+try:  # the [server] extra
+    import llama_cpp.server.app, sse_starlette, starlette_context, uvicorn  # noqa: F401,E401
+except Exception:
+    print("no-server"); sys.exit(0)
+print("ok")
+PY
 }
 
-if [[ "${FORCE_LLAMA_BUILD:-0}" != "1" ]] && llama_ok; then
-    log "llama-cpp-python ${LLAMA_VERSION} [server] already installed, skipping the build"
-else
-    if ! command -v g++ >/dev/null || ! command -v cmake >/dev/null; then
-        if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
-            log "installing a C/C++ toolchain (apt-get)"
-            apt-get update -qq
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq build-essential cmake ninja-build >/dev/null
-        else
-            log "need g++ and cmake to build llama.cpp"; exit 1
+state=$(llama_state)
+[[ "${FORCE_LLAMA_BUILD:-0}" == "1" && "$state" != "missing" ]] && state="forced"
+case "$state" in
+    ok)
+        log "llama-cpp-python ${LLAMA_VERSION} [server] already installed, skipping the build" ;;
+    no-server)
+        log "llama-cpp-python ${LLAMA_VERSION} installed without the [server] extra: adding it"
+        CMAKE_ARGS="$CMAKE_ARGS_LLAMA" "$PYTHON" -m pip install "llama-cpp-python[server]==${LLAMA_VERSION}" ;;
+    *)
+        if ! command -v g++ >/dev/null || ! command -v cmake >/dev/null; then
+            if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+                log "installing a C/C++ toolchain (apt-get)"
+                apt-get update -qq
+                DEBIAN_FRONTEND=noninteractive apt-get install -y -qq build-essential cmake ninja-build >/dev/null
+            else
+                log "need g++ and cmake to build llama.cpp"; exit 1
+            fi
         fi
-    fi
-    log "building llama-cpp-python ${LLAMA_VERSION} from source (CMAKE_ARGS=${CMAKE_ARGS_LLAMA}); this takes a while"
-    start=$(date +%s)
-    force=()
-    [[ "${FORCE_LLAMA_BUILD:-0}" == "1" ]] && force=(--force-reinstall --no-deps)
-    CMAKE_ARGS="$CMAKE_ARGS_LLAMA" FORCE_CMAKE=1 "$PYTHON" -m pip install --no-cache-dir --no-binary llama-cpp-python \
-        "${force[@]}" "llama-cpp-python[server]==${LLAMA_VERSION}"
-    if [[ ${#force[@]} -gt 0 ]]; then  # --no-deps above: make sure the server extra is there too
-        "$PYTHON" -m pip install "llama-cpp-python[server]==${LLAMA_VERSION}"
-    fi
-    log "build done in $(( $(date +%s) - start )) s"
-    llama_ok || { log "llama-cpp-python is still not importable (or was built with AMX)"; exit 1; }
-fi
+        # same version already there (AMX build, or forced): pip would keep it, so force the rebuild
+        force=()
+        [[ "$state" == "amx" || "$state" == "forced" ]] && force=(--force-reinstall --no-deps)
+        log "llama-cpp-python: ${state}; building ${LLAMA_VERSION} from source (CMAKE_ARGS=${CMAKE_ARGS_LLAMA}), ~15 min on 2 cores"
+        start=$(date +%s)
+        CMAKE_ARGS="$CMAKE_ARGS_LLAMA" "$PYTHON" -m pip install --no-cache-dir --no-binary llama-cpp-python \
+            "${force[@]}" "llama-cpp-python[server]==${LLAMA_VERSION}"
+        if [[ ${#force[@]} -gt 0 ]]; then  # --no-deps above: make sure the server extra is there too
+            "$PYTHON" -m pip install "llama-cpp-python[server]==${LLAMA_VERSION}"
+        fi
+        log "build done in $(( $(date +%s) - start )) s"
+        state=$(llama_state)
+        [[ "$state" == "ok" ]] || { log "llama-cpp-python still not usable after the build: $state"; exit 1; }
+        ;;
+esac
 
 # --- 2. the 22 model part packages -------------------------------------------------------------
 mapfile -t missing < <("$PYTHON" - "$PART_COUNT" "$PART_VERSION" <<'PY'

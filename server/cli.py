@@ -119,6 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--rubric")
     s.add_argument("--format", choices=["json", "html", "text"], default="text")
     s.add_argument("--out")
+    s.add_argument("--scenario", help="scenario id for a transcript that does not name one")
+    s.add_argument("--lang", choices=["zh", "en"], help="language of a transcript that does not say")
+    s.add_argument("--judge", action=argparse.BooleanOptionalAction, default=None,
+                   help="use the LLM judge (default: CALLCOACH_LLM_JUDGE)")
     s.set_defaults(func=cmd_grade)
 
     s = sub.add_parser("llm-serve", help="start the packaged local LLM server / 启动本地大模型服务")

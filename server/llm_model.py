@@ -375,11 +375,20 @@ def llm_serve_command(
 ) -> list[str]:
     """argv of llama-cpp-python's OpenAI-compatible server for ``model_path``.
 
-    Tuned for a small CPU box (2 cores): 2 threads for decode and prompt, a 4k context. The chat
-    template is Qwen's ChatML: ``--chat_format chatml`` (llama-cpp-python's built-in formatter) renders
-    ``<|im_start|>role ... <|im_end|>`` exactly like the template stored in the GGUF but without the
-    Jinja path, and without Qwen's default "You are Qwen, created by Alibaba Cloud" system prompt
-    being injected when a request has no system message.
+    Tuned for a small CPU box (2 cores):
+
+    - ``--n_threads``/``--n_threads_batch`` 2: one per core (more threads than free cores makes
+      llama.cpp's thread barriers collapse: a busy neighbour process can divide the speed by ten);
+    - ``--n_ctx 4096``: a whole practice call with its persona prompt fits;
+    - ``--chat_format chat_template.default``: the Qwen2.5 (ChatML) Jinja template stored in the GGUF,
+      so every message is rendered as the model was trained (llama-cpp-python's built-in ``chatml``
+      formatter gives the same prompt for system+user+assistant but drops any system message after the
+      first; its ``qwen`` formatter stops on ``<|endoftext|>`` instead of ``<|im_end|>``);
+    - ``--logits_all false``: the server defaults to logits for every prompt token (only ``logprobs``
+      needs them), which costs prompt-eval time and memory;
+    - ``--interrupt_requests false``: by default a new request silently cuts a running stream short
+      (it ends with ``[DONE]`` as if complete); here requests queue instead;
+    - ``--model_alias``: the model name the app sends (Settings.llm_model).
     """
     threads = n_threads or min(os.cpu_count() or 2, 2)
     return [
@@ -391,11 +400,11 @@ def llm_serve_command(
         "--host", host,
         "--port", str(port),
         "--n_ctx", str(n_ctx),
-        "--n_batch", "512",
         "--n_threads", str(threads),
         "--n_threads_batch", str(threads),
-        "--chat_format", "chatml",
-        "--use_mmap", "true",
+        "--chat_format", "chat_template.default",
+        "--logits_all", "false",
+        "--interrupt_requests", "false",
     ]
 
 

@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     llm_first_token_timeout_s: float = 4.0
     llm_total_timeout_s: float = 12.0
     llm_max_chars: int = 160
+    llm_prompt_log: Path | None = None  # append every prompt sent to the LLM (JSON lines), for audits and tests
 
     # speech
     stt_engine: Literal["whisper", "vosk"] = "whisper"
@@ -54,6 +55,7 @@ class Settings(BaseSettings):
 
     # grading
     rubric: str = "default"
+    rubric_dir: Path | None = None  # teachers' rubric folder besides the built-in grading/rubrics/
     llm_judge: bool = False
     llm_judge_runs: int = 3
 

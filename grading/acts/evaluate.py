@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,44 @@ class Score:
 
 def load_items(path: Path) -> list[dict]:
     return yaml.safe_load(path.read_text(encoding="utf-8"))["items"]
+
+
+# Rarest labels first: an item is stratified by the first of its labels in this order, so every label has
+# positives in both halves. Fixed (not computed from the set) so adding items does not reshuffle the others.
+_STRATA_ORDER: tuple[str, ...] = (
+    "warn_abuse", "filler", "thank_waiting", "close", "confirm_satisfaction", "hold_request", "greet",
+    "self_identify", "verify_identity", "paraphrase", "apologise", "blame_customer", "empathise",
+    "disclose_account", "forbidden_phrase", "offer", "explain", "ask_question",
+)
+
+
+def _hash(item_id: str) -> str:
+    return hashlib.sha1(item_id.encode("utf-8")).hexdigest()
+
+
+def split(items: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Deterministic dev / held-out test halves, stratified by language and rarest label.
+
+    Within each stratum items are ordered by sha1 of their id and dealt alternately to dev and test; the
+    dealer carries on across strata so odd-sized strata do not all favour one half. Tune the phrase lists
+    on dev mistakes only; the test half measures generalisation.
+    """
+    strata: dict[tuple[str, str], list[dict]] = {}
+    for item in items:
+        labels = set(item["labels"])
+        key = next((lab for lab in _STRATA_ORDER if lab in labels), "none")
+        strata.setdefault((item["lang"], key), []).append(item)
+    dev: list[dict] = []
+    test: list[dict] = []
+    turn = 0
+    for key in sorted(strata):
+        for item in sorted(strata[key], key=lambda it: _hash(it["id"])):
+            (dev if turn % 2 == 0 else test).append(item)
+            turn += 1
+    order = {item["id"]: i for i, item in enumerate(items)}
+    dev.sort(key=lambda it: order[it["id"]])
+    test.sort(key=lambda it: order[it["id"]])
+    return dev, test
 
 
 def evaluate(items: list[dict], detector: ActDetector | None = None) -> tuple[dict[tuple[str, str], Score], list[dict]]:

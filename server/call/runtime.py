@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from grading.acts.detector import Detection
 from personas.director import Director, DirectorState
 from personas.engines.base import Engine, EngineContext, HistoryTurn
-from personas.moves import Move, MoveKind
+from personas.moves import Move
 from personas.schema import Scenario, TraineeScenario
 from server.models import CallSession, Turn, utcnow
 from server.store import seconds_since
@@ -83,7 +83,7 @@ class CallRuntime:
         if lang not in scenario.languages:
             raise CallError("unsupported_language",
                             f"scenario {scenario.id} supports {scenario.languages}, not {lang!r} / 该场景不支持此语言")
-        engine_name = engine or ctx.settings.resolved_engine()
+        engine_name = engine or scenario.engine or ctx.settings.resolved_engine()
         if engine_name not in ctx.engines:
             engine_name = "scripted"
         the_seed = seed if seed is not None else (scenario.seed if ctx.settings.seed == 0 else ctx.settings.seed)

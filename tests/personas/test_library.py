@@ -1,0 +1,202 @@
+"""The built-in scenario library: it loads, covers the curriculum, and every persona can be won and lost.
+
+Each scenario has scripted calls in tests/personas/data/calls/<id>.yaml: per language a `win` list (a
+good agent) and a `lose` list (rude, blaming, apology-only or pushy). They are driven through the real
+act detector, director and scripted engine, exactly as a text-mode call is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from personas.director import Director
+from personas.engines.base import EngineContext, HistoryTurn
+from personas.engines.scripted import ScriptedEngine
+from personas.library import BUILTIN_DIR, Library, load_library, load_scenario_file
+from personas.moves import MoveKind
+from personas.schema import Direction, Level, Scenario, Temperament, TraineeScenario
+
+CALLS_DIR = Path(__file__).parent / "data" / "calls"
+LIBRARY = Library([BUILTIN_DIR])  # a fresh load: the cached one may have been built before a file changed
+SCENARIO_IDS = sorted(LIBRARY.scenarios)
+
+
+def _calls(scenario_id: str) -> dict:
+    path = CALLS_DIR / f"{scenario_id}.yaml"
+    assert path.exists(), f"no scripted calls for {scenario_id}: add {path}"
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def play(scenario: Scenario, lang: str, lines: list[str], seed: int | None = None):
+    """Run a scripted call; return (director, moves, transcript). Every customer move is put into words."""
+    d, engine, history = Director(scenario, lang), ScriptedEngine(), []
+    seed = scenario.seed if seed is None else seed
+    moves = []
+
+    def say(move) -> None:
+        ctx = EngineContext(scenario, lang, move, d.state, len(history), seed, list(history))
+        text = asyncio.run(engine.render(ctx))  # raises LookupError when a move has no usable line
+        assert text.strip(), f"{scenario.id}/{lang}: empty line for {move.kind}"
+        assert "{" not in text, f"{scenario.id}/{lang}: unfilled slot in {text!r} ({move.kind})"
+        history.append(HistoryTurn("customer", text))
+
+    say(d.opening())
+    for i, line in enumerate(lines):
+        assert not d.state.ended, (
+            f"{scenario.id}/{lang}: the call ended ({d.state.end_reason}) before line {i}: {line!r}\n"
+            + _transcript(history))
+        move = d.step(d.detect(line))
+        history.append(HistoryTurn("agent", line))
+        moves.append(move)
+        say(move)
+    return d, moves, history
+
+
+def _transcript(history: list[HistoryTurn]) -> str:
+    return "\n".join(f"  {h.speaker}: {h.text}" for h in history)
+
+
+# ---------------------------------------------------------------------------------------------- loading
+
+def test_library_loads_without_errors():
+    assert LIBRARY.errors == [], "\n".join(str(e) for e in LIBRARY.errors)
+    assert len(LIBRARY) >= 13
+
+
+def test_cached_library_matches_the_files():
+    assert set(load_library().scenarios) <= set(LIBRARY.scenarios)
+
+
+def test_levels_and_directions_are_covered():
+    levels = Counter(s.level for s in LIBRARY)
+    directions = Counter(s.direction for s in LIBRARY)
+    for level in Level:
+        assert levels[level] >= 3, f"only {levels[level]} scenario(s) at {level.value}"
+    assert directions[Direction.OUTBOUND] >= 4
+    assert directions[Direction.INBOUND] >= 4
+
+
+def test_archetypes_are_covered():
+    temperaments = Counter(s.persona.temperament for s in LIBRARY)
+    for t in (Temperament.ANGRY, Temperament.HESITANT, Temperament.CONFUSED, Temperament.DEMANDING,
+              Temperament.ABUSIVE, Temperament.POLITE):
+        assert temperaments[t] >= 1, f"no {t.value} persona"
+    rules = [s.persona.rules for s in LIBRARY]
+    assert any(r.threaten_regulator_anger is not None for r in rules)
+    assert any(r.demand_manager_turn is not None or r.demand_manager_anger is not None for r in rules)
+    assert any(r.abuse_anger is not None for r in rules)
+    assert any(f.required_for_offer for s in LIBRARY for f in s.persona.facts)
+    assert any(not o.allowed and o.acceptable for s in LIBRARY for o in s.offers)
+
+
+@pytest.mark.parametrize("scenario_id", SCENARIO_IDS)
+def test_every_scenario_is_bilingual_and_validates_on_its_own(scenario_id):
+    path = LIBRARY.paths[scenario_id]
+    scenario = load_scenario_file(path)
+    assert scenario.id == scenario_id == path.stem
+    assert set(scenario.languages) == {"zh", "en"}
+
+
+@pytest.mark.parametrize("scenario_id", SCENARIO_IDS)
+def test_every_scenario_has_scripted_calls(scenario_id):
+    calls = _calls(scenario_id)
+    scenario = LIBRARY.get(scenario_id)
+    for lang in scenario.languages:
+        assert calls[lang]["win"] and calls[lang]["lose"], f"{scenario_id}: {lang} needs win and lose lines"
+
+
+@pytest.mark.parametrize("scenario_id", SCENARIO_IDS)
+def test_calls_file_names_only_library_scenarios(scenario_id):
+    assert {p.stem for p in CALLS_DIR.glob("*.yaml")} <= set(SCENARIO_IDS)
+
+
+# ------------------------------------------------------------------------------------ trainee view
+
+@pytest.mark.parametrize("scenario_id", SCENARIO_IDS)
+def test_trainee_view_holds_no_secrets(scenario_id):
+    scenario = LIBRARY.get(scenario_id)
+    for lang in scenario.languages:
+        view = TraineeScenario.from_scenario(scenario, lang).model_dump_json()
+        text = json.dumps(json.loads(view), ensure_ascii=False)
+        for secret in scenario.persona.secret_strings(lang):
+            assert secret not in text, f"{scenario_id}/{lang}: trainee view shows the secret {secret!r}"
+        assert scenario.persona.identity.name not in text, f"{scenario_id}/{lang}: trainee view names the customer"
+        for offer in scenario.offers:
+            if not offer.allowed:
+                assert offer.id not in {o["id"] for o in json.loads(view)["offers"]}
+
+
+@pytest.mark.parametrize("scenario_id", SCENARIO_IDS)
+def test_persona_lines_are_varied(scenario_id):
+    """Every move a persona overrides has at least two lines, and its openings are written per language."""
+    persona = LIBRARY.get(scenario_id).persona
+    for lang, bank in persona.responses.items():
+        for kind, lines in bank.items():
+            assert len(lines) >= 2, f"{scenario_id}/{lang}: {kind} has only {len(lines)} line(s)"
+    for lang in LIBRARY.get(scenario_id).languages:
+        assert len(persona.opening[lang]) >= 1
+        for f in persona.facts:
+            assert f.text.zh and f.text.en, f"{scenario_id}: fact {f.id} needs zh and en text"
+
+
+# -------------------------------------------------------------------------------------- the calls
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+@pytest.mark.parametrize("scenario_id", SCENARIO_IDS)
+def test_good_agent_wins(scenario_id, lang):
+    scenario = LIBRARY.get(scenario_id)
+    d, moves, history = play(scenario, lang, _calls(scenario_id)[lang]["win"])
+    kinds = [m.kind for m in moves]
+    assert d.state.ended and d.state.end_reason == "resolved", (
+        f"{scenario_id}/{lang}: {d.state.end_reason}, moves {[k.value for k in kinds]}\n" + _transcript(history))
+    assert kinds[-1] == MoveKind.GOODBYE
+    assert MoveKind.ACCEPT in kinds
+    accepted = scenario.offer(d.state.accepted_offer)
+    assert accepted is not None and accepted.allowed and accepted.acceptable, (
+        f"{scenario_id}/{lang}: the win script must succeed with an allowed offer, got {d.state.accepted_offer}")
+    # a good agent never breaches and leaves the customer calmer than they started
+    assert d.state.breaches == 0
+    assert d.state.anger <= scenario.persona.mood.anger
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+@pytest.mark.parametrize("scenario_id", SCENARIO_IDS)
+def test_bad_agent_loses(scenario_id, lang):
+    scenario = LIBRARY.get(scenario_id)
+    d, moves, history = play(scenario, lang, _calls(scenario_id)[lang]["lose"])
+    kinds = [m.kind for m in moves]
+    assert d.state.ended and d.state.end_reason == "customer_hung_up", (
+        f"{scenario_id}/{lang}: {d.state.end_reason}, moves {[k.value for k in kinds]}\n" + _transcript(history))
+    assert kinds[-1] == MoveKind.HANG_UP
+    assert MoveKind.ACCEPT not in kinds
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("scenario_id", SCENARIO_IDS)
+def test_any_seed_has_a_line_for_every_move(scenario_id, seed):
+    """Wording varies by seed; the director's moves do not, and each must find a line."""
+    scenario = LIBRARY.get(scenario_id)
+    for lang in scenario.languages:
+        for kind in ("win", "lose"):
+            d, _, _ = play(scenario, lang, _calls(scenario_id)[lang][kind], seed=seed)
+            assert d.state.ended
+
+
+# ------------------------------------------------------------------------------- archetype checks
+
+def _moves(scenario_id: str, lang: str, kind: str) -> list[MoveKind]:
+    scenario = LIBRARY.get(scenario_id)
+    _, moves, _ = play(scenario, lang, _calls(scenario_id)[lang][kind])
+    return [m.kind for m in moves]
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_regulator_threat_is_heard_on_a_badly_handled_bill(lang):
+    assert MoveKind.THREATEN_REGULATOR in _moves("telecom-bill-roaming-angry", lang, "lose")
+    assert MoveKind.THREATEN_REGULATOR not in _moves("telecom-bill-roaming-angry", lang, "win")
