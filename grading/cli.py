@@ -35,6 +35,15 @@ def run_grade(args: argparse.Namespace) -> int:
     fmt = getattr(args, "format", None) or "text"
     rubric = getattr(args, "rubric", None)
     judge_flag = getattr(args, "judge", None)
+    if rubric:
+        from grading.rubric import resolve_rubric
+        from grading.service import teacher_rubric_dir
+
+        try:
+            rubric = resolve_rubric(rubric, teacher_rubric_dir(settings))
+        except (KeyError, YamlError) as exc:
+            print(f"cannot grade / 无法评分: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
+            return 2
     try:
         judge = judge_from_settings(settings, force=judge_flag)
         if judge_flag and judge is None:

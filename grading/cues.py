@@ -1,4 +1,8 @@
-"""The grader's cue lists (cues.yaml), compiled once. See the YAML header for what they are (and are not)."""
+"""The grader's cue lists (cues.yaml), compiled once. See the YAML header for what they are (and are not).
+
+Cue patterns are written in lower case and matched against the lower-cased text (2-3x faster than
+case-insensitive matching in Python's `re`); the match reported is the original words at that place.
+"""
 
 from __future__ import annotations
 
@@ -12,22 +16,47 @@ import yaml
 CUES_PATH = Path(__file__).resolve().parent / "cues.yaml"
 KINDS = ("customer_accept", "customer_reject", "customer_thanks", "customer_done", "customer_upset",
          "customer_objection", "time_frame", "weak_offer", "agent_abuse")
+_ESCAPE = re.compile(r"\\.")
+
+
+@dataclass(frozen=True, slots=True)
+class CueMatch:
+    start: int
+    end: int
+    text: str  # the original words
+
+    def group(self, _i: int = 0) -> str:
+        return self.text
 
 
 @dataclass(frozen=True)
 class Cues:
     language: str
-    patterns: dict[str, tuple[re.Pattern[str], ...]]
+    combined: dict[str, re.Pattern[str]]  # one alternation per kind, lower case
+    fallback: dict[str, re.Pattern[str]]  # case-insensitive, for text whose length changes when lower-cased
 
-    def search(self, kind: str, text: str) -> re.Match[str] | None:
-        for p in self.patterns.get(kind, ()):
-            m = p.search(text)
-            if m and m.end() > m.start():
-                return m
+    def search(self, kind: str, text: str) -> CueMatch | None:
+        p = self.combined.get(kind)
+        if p is None or not text:
+            return None
+        low = text.lower()
+        if len(low) != len(text):
+            p, low = self.fallback[kind], text
+        for m in p.finditer(low):
+            if m.end() > m.start():
+                return CueMatch(m.start(), m.end(), text[m.start():m.end()])
         return None
 
     def has(self, kind: str, text: str) -> bool:
         return self.search(kind, text) is not None
+
+
+def _check(pattern: str, where: str) -> str:
+    if any(ch.isupper() for ch in _ESCAPE.sub("", pattern)):
+        raise ValueError(f"{CUES_PATH}: {where}: cue patterns are matched against lower-cased text; "
+                         f"write {pattern!r} in lower case")
+    re.compile(pattern)
+    return pattern
 
 
 @lru_cache(maxsize=1)
@@ -38,7 +67,9 @@ def _all() -> dict[str, Cues]:
         unknown = set(kinds) - set(KINDS)
         if unknown:
             raise ValueError(f"{CUES_PATH}: unknown cue kinds {sorted(unknown)}")
-        out[lang] = Cues(lang, {k: tuple(re.compile(p, re.IGNORECASE) for p in v or []) for k, v in kinds.items()})
+        alt = {k: "|".join(f"(?:{_check(p, f'{lang}.{k}')})" for p in v) for k, v in kinds.items() if v}
+        out[lang] = Cues(lang, {k: re.compile(a) for k, a in alt.items()},
+                         {k: re.compile(a, re.IGNORECASE) for k, a in alt.items()})
     return out
 
 

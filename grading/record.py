@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from grading.acts.detector import ActDetector, Detection, Hit, Span, default_detector
 from grading.acts.labels import Act
+from grading.detect_cache import grading_detector
 
 if TYPE_CHECKING:
     from personas.library import Library
@@ -238,7 +239,7 @@ def record_from_transcript(tr: TranscriptIn, library: Library | None = None,
                            detector: ActDetector | None = None, scenario_id: str | None = None,
                            language: str | None = None) -> CallRecord:
     """Label the agent turns with the shared detector; replay the director when the scenario is known."""
-    detector = detector or default_detector()
+    detector = detector or grading_detector()
     if not tr.turns:
         raise TranscriptError("the transcript has no turns: nothing to grade / 没有可评分的对话")
     sid = scenario_id or tr.scenario
@@ -270,7 +271,7 @@ def record_from_transcript(tr: TranscriptIn, library: Library | None = None,
     return rec
 
 
-def _replay(rec: CallRecord, scenario: Scenario, detector: ActDetector) -> None:
+def _replay(rec: CallRecord, scenario: Scenario, detector: Any) -> None:
     from personas.director import Director
 
     director = Director(scenario, rec.language, detector=detector)
@@ -298,7 +299,7 @@ def _replay(rec: CallRecord, scenario: Scenario, detector: ActDetector) -> None:
         rec.notes.append("director_ended_early")
 
 
-def _label_only(rec: CallRecord, detector: ActDetector) -> None:
+def _label_only(rec: CallRecord, detector: Any) -> None:
     verified = False
     for t in rec.turns:
         if t.speaker != "agent":
@@ -326,7 +327,10 @@ def record_from_session(store: CallStore, session_id: str, detector: ActDetector
     row = store.get_session(session_id)
     if row is None:
         raise LookupError(f"no session {session_id!r} / 找不到该通话")
-    scenario = store.load_snapshot(row.snapshot_id)
+    try:
+        scenario = store.load_snapshot(row.snapshot_id)
+    except Exception:  # a snapshot an older schema wrote and this one no longer reads: grade on the conversation
+        scenario = None
     rows = store.turns(session_id)
     if not rows:
         raise TranscriptError(f"session {session_id} has no turns: nothing to grade / 该通话没有对话")

@@ -14,10 +14,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from grading.rules import BLOCKER_RULES, RULES
-from personas.yaml_lines import YamlError, validate_yaml_file
+from personas.yaml_lines import YamlError, _line_for, load_yaml_with_lines
 
 BUILTIN_RUBRIC_DIR = Path(__file__).resolve().parent / "rubrics"
 _ID = r"^[a-z0-9][a-z0-9_-]{1,63}$"
@@ -43,25 +43,34 @@ class LText(_Strict):
         return (self.zh if lang == "zh" else self.en) or self.zh or self.en or ""
 
 
+class ParamError(ValueError):
+    """A bad rule parameter; `key` lets the error point at that key's own line."""
+
+    def __init__(self, message: str, key: str):
+        super().__init__(message)
+        self.key = key
+
+
 def _check_params(rule_params: dict[str, Any], params: dict[str, Any], rule: str) -> dict[str, Any]:
     unknown = sorted(set(params) - set(rule_params))
     if unknown:
         allowed = ", ".join(sorted(rule_params)) or "none"
-        raise ValueError(f"rule {rule!r} has no parameter(s) {unknown}; it takes: {allowed}")
+        raise ParamError(f"rule {rule!r} has no parameter(s) {unknown}; it takes: {allowed}", unknown[0])
     for k, v in params.items():
         default = rule_params[k]
         if isinstance(default, bool):
             if not isinstance(v, bool):
-                raise ValueError(f"parameter {k!r} must be true or false")
+                raise ParamError(f"parameter {k!r} must be true or false", k)
         elif isinstance(default, (int, float)):
             if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise ValueError(f"parameter {k!r} must be a number")
+                raise ParamError(f"parameter {k!r} must be a number", k)
         elif isinstance(default, (list, tuple)):
-            if not isinstance(v, (list, tuple)) or len(v) != len(default):
-                raise ValueError(f"parameter {k!r} must be a list of {len(default)} numbers")
+            if (not isinstance(v, (list, tuple)) or len(v) != len(default)
+                    or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)):
+                raise ParamError(f"parameter {k!r} must be a list of {len(default)} numbers", k)
         elif isinstance(default, str):
             if not isinstance(v, str):
-                raise ValueError(f"parameter {k!r} must be text")
+                raise ParamError(f"parameter {k!r} must be text", k)
     return params
 
 
@@ -193,8 +202,26 @@ class Rubric(_Strict):
 
 
 def load_rubric_file(path: Path | str) -> Rubric:
-    """Validate one rubric file; raises YamlError naming the file, field and line."""
-    return validate_yaml_file(Rubric, Path(path))
+    """Validate one rubric file; raises YamlError naming the file, field and line (for a bad rule
+    parameter, the line of that parameter)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise YamlError(str(path), [("", None, f"cannot read file: {exc}")]) from exc
+    data, lines = load_yaml_with_lines(text, str(path))
+    try:
+        return Rubric.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+            cause = (err.get("ctx") or {}).get("error")
+            if isinstance(cause, ParamError):
+                loc = loc + (cause.key,)
+            field = ".".join(str(p) for p in loc)
+            problems.append((field, _line_for(loc, lines), err["msg"]))
+        raise YamlError(str(path), problems) from None
 
 
 @dataclass

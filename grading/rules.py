@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from grading.acts.detector import Span
 from grading.acts.labels import Act, Breach
-from grading.cues import Cues, cues
+from grading.cues import CueMatch, Cues, cues
 
 if TYPE_CHECKING:
     from grading.record import CallRecord, TurnRec
@@ -64,6 +64,7 @@ class CallFacts:
         self.rec = rec
         self.lang = rec.language
         self.cues: Cues = cues(rec.language)
+        self._cue_memo: dict[tuple[str, int], CueMatch | None] = {}
         self.turns = rec.turns
         self.agent: list[TurnRec] = [t for t in rec.turns if t.speaker == "agent"]
         self.customer: list[TurnRec] = [t for t in rec.turns if t.speaker == "customer"]
@@ -76,14 +77,15 @@ class CallFacts:
         # are more than the opener "有什么可以帮您"
         self.fix_spans: dict[int, list[Span]] = {}
         self.vague_pos: list[int] = []
-        weak = self.cues.patterns.get("weak_offer", ())
         for pos, t in enumerate(self.agent):
             if Act.OFFER not in t.labels or t.det is None:
                 continue
+            if pos == 0 and len(self.agent) > 1 and {Act.GREET, Act.SELF_IDENTIFY} & t.labels:
+                continue  # the opening's "how can I help" / an outbound call's purpose is not a fix
             hits = [h for h in t.det.hits if h.label == Act.OFFER]
             concrete = [h for h in hits if h.ref]
             generic = [s for h in hits if not h.ref for s in h.spans
-                       if not any(p.search(s.text.strip()) for p in weak)]
+                       if not self.cues.has("weak_offer", s.text.strip())]
             sat = [s for h in t.det.hits if h.label == Act.CONFIRM_SATISFACTION for s in h.spans]
             generic = [s for s in generic if not any(o.start < s.end and s.start < o.end for o in sat)]
             if self.scenario is not None:
@@ -94,6 +96,18 @@ class CallFacts:
             elif generic:
                 self.fix_spans[pos] = _merge(generic, t.text)
         self.fix_pos: list[int] = sorted(self.fix_spans)
+
+    # ------------------------------------------------------------------ cue lookups, once per turn and kind
+    def search(self, kind: str, t: TurnRec) -> CueMatch | None:
+        key = (kind, t.idx)
+        try:
+            return self._cue_memo[key]
+        except KeyError:
+            m = self._cue_memo[key] = self.cues.search(kind, t.text)
+            return m
+
+    def has(self, kind: str, t: TurnRec) -> bool:
+        return self.search(kind, t) is not None
 
     # ------------------------------------------------------------------ evidence helpers
     def spans(self, t: TurnRec, label: str) -> list[Span]:
@@ -137,7 +151,7 @@ class CallFacts:
                 return -1
             found += [t.idx for t in self.turns if t.state and int(t.state.get("anger", 0)) >= 60][:1]
         # what the customer says counts too: "烦死了" needs acknowledging whatever the persona's numbers
-        found += [t.idx for t in self.customer if self.cues.has("customer_upset", t.text)][:1]
+        found += [t.idx for t in self.customer if self.has("customer_upset", t)][:1]
         return min(found) if found else None
 
     @property
@@ -420,11 +434,11 @@ def r_mood(c: CallFacts, spec: CriterionSpec, o: Outcome) -> None:
         if c.upset:
             o.deduct(spec.points * 0.5, last.idx, turn_quote(last.text), "mood_conv_unclear")
         return
-    end_text = " ".join(t.text for t in tail)
-    upset_end = c.cues.has("customer_upset", tail[-1].text) or c.cues.has("customer_reject", tail[-1].text)
-    m = c.cues.search("customer_thanks", end_text) or c.cues.search("customer_accept", end_text)
-    if m and not upset_end:
-        o.ok(tail[-1].idx if m.group(0) in tail[-1].text else tail[0].idx, m.group(0).strip())
+    upset_end = c.has("customer_upset", tail[-1]) or c.has("customer_reject", tail[-1])
+    calm = next(((t, m) for t in reversed(tail) if (m := c.search("customer_thanks", t) or c.search("customer_accept", t))),
+                None)
+    if calm and not upset_end:
+        o.ok(calm[0].idx, calm[1].group(0).strip())
         return
     if upset_end:
         o.deduct(spec.points, last.idx, turn_quote(last.text), "mood_conv_upset")
@@ -435,7 +449,7 @@ def r_mood(c: CallFacts, spec: CriterionSpec, o: Outcome) -> None:
 # ---------------------------------------------------------------------------------------------- resolution
 def _accept_turn(c: CallFacts, after_idx: int) -> TurnRec | None:
     for t in c.customer_after(after_idx):
-        if c.cues.has("customer_accept", t.text) and not c.cues.has("customer_reject", t.text):
+        if c.has("customer_accept", t) and not c.has("customer_reject", t):
             return t
     return None
 
@@ -471,7 +485,7 @@ def r_goal(c: CallFacts, spec: CriterionSpec, o: Outcome) -> None:
     if fix is not None:
         acc = _accept_turn(c, c.agent[fix].idx)
         if acc is not None:
-            m = c.cues.search("customer_accept", acc.text)
+            m = c.search("customer_accept", acc)
             o.ok(c.agent[fix].idx, c.fix_quote(fix))
             o.ok(acc.idx, m.group(0).strip() if m else turn_quote(acc.text))
             return
@@ -488,7 +502,7 @@ def r_next_steps(c: CallFacts, spec: CriterionSpec, o: Outcome) -> None:
         o.deduct(spec.points, last.idx, turn_quote(last.text), "next_none")
         return
     for t in c.agent[fix:]:
-        m = c.cues.search("time_frame", t.text)
+        m = c.search("time_frame", t)
         if m:
             o.ok(t.idx, m.group(0).strip())
             return
@@ -524,11 +538,11 @@ def r_confirmed(c: CallFacts, spec: CriterionSpec, o: Outcome) -> None:
     start = c.agent[sat[-1]].idx if sat else (c.agent[fix].idx if fix is not None else None)
     if start is not None:
         for t in c.customer_after(start):
-            if c.cues.has("customer_upset", t.text):
+            if c.has("customer_upset", t):
                 continue
-            m = c.cues.search("customer_thanks", t.text) or c.cues.search("customer_done", t.text)
-            if m is None and not c.cues.has("customer_reject", t.text):
-                m = c.cues.search("customer_accept", t.text)
+            m = c.search("customer_thanks", t) or c.search("customer_done", t)
+            if m is None and not c.has("customer_reject", t):
+                m = c.search("customer_accept", t)
             if m:
                 o.ok(t.idx, m.group(0).strip())
                 if not sat:
@@ -562,8 +576,8 @@ def r_objections(c: CallFacts, spec: CriterionSpec, o: Outcome) -> None:
     o.basis = "conversation"
     fix = c.first_fix()
     raised_turns = [t for t in c.customer if fix is not None and t.idx > c.agent[fix].idx
-                    and c.cues.has("customer_objection", t.text)
-                    and not c.cues.has("customer_accept", t.text)]
+                    and c.has("customer_objection", t)
+                    and not c.has("customer_accept", t)]
     if not raised_turns:
         o.na = True
         return
@@ -755,7 +769,7 @@ def b_abuse(c: CallFacts, spec: BlockerSpec) -> list[BlockerHit]:
                 q = c.quote(t, label)
                 break
         if q is None:
-            m = c.cues.search("agent_abuse", t.text)
+            m = c.search("agent_abuse", t)
             if m:
                 q = m.group(0).strip()
         if q:

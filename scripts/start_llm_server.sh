@@ -8,7 +8,8 @@
 #   bash scripts/start_llm_server.sh status
 #
 # Needs scripts/install_llm.sh to have run (the model is joined on first start if it is not yet).
-# Environment: PORT (8081), HOST (127.0.0.1), LLM_START_TIMEOUT (180 s), PYTHON,
+# Environment: PORT (8081), HOST (127.0.0.1), LLM_START_TIMEOUT (180 s), PYTHON, LLM_THREADS (2),
+#   LLM_CACHE_MIB (64, 0 = no prompt-state cache; it costs up to ~1.5 GB RAM),
 #   LLM_PIDFILE / LLM_LOG (default $CALLCOACH_DATA_DIR/run/llm-server-$PORT.{pid,log}).
 set -euo pipefail
 

@@ -371,14 +371,16 @@ def llm_serve_command(
     *,
     n_ctx: int = 4096,
     n_threads: int | None = None,
+    cache_mib: int = 64,
     python: str | None = None,
 ) -> list[str]:
     """argv of llama-cpp-python's OpenAI-compatible server for ``model_path``.
 
     Tuned for a small CPU box (2 cores):
 
-    - ``--n_threads``/``--n_threads_batch`` 2: one per core (more threads than free cores makes
-      llama.cpp's thread barriers collapse: a busy neighbour process can divide the speed by ten);
+    - ``--n_threads``/``--n_threads_batch`` 2: one per core. Run it with :func:`llm_serve_env`
+      (OMP_WAIT_POLICY=PASSIVE): with spinning OpenMP barriers a busy neighbour process divides the
+      speed by ten on 2 cores;
     - ``--n_ctx 4096``: a whole practice call with its persona prompt fits;
     - ``--chat_format chat_template.default``: the Qwen2.5 (ChatML) Jinja template stored in the GGUF,
       so every message is rendered as the model was trained (llama-cpp-python's built-in ``chatml``
@@ -388,10 +390,18 @@ def llm_serve_command(
       needs them), which costs prompt-eval time and memory;
     - ``--interrupt_requests false``: by default a new request silently cuts a running stream short
       (it ends with ``[DONE]`` as if complete); here requests queue instead;
+    - ``--cache true --cache_size 64 MiB``: keep the KV state of recent prompts, so two conversations
+      served in turn (parallel tests, the LLM judge between customer turns) do not re-evaluate their
+      whole prompt each time: with two interleaved ~450-token conversations the first token came
+      after ~1.5-2 s instead of 30 s (box under load). Gotcha: llama-cpp-python counts only the
+      llama.cpp state (~29 KB per token) against ``cache_size``, but each entry also holds a copy of
+      the logits (607 KB per prompt token, at most n_batch=512 rows = 311 MB), so the real RAM is about
+      20x ``cache_size``: measured RSS 1.95 GB without the cache, 3.5 GB after six ~450-token
+      requests with 64 MiB (about 1.5 GB more at worst). ``cache_mib=0`` turns it off;
     - ``--model_alias``: the model name the app sends (Settings.llm_model).
     """
     threads = n_threads or min(os.cpu_count() or 2, 2)
-    return [
+    argv = [
         python or sys.executable,
         "-m",
         "llama_cpp.server",
@@ -406,16 +416,80 @@ def llm_serve_command(
         "--logits_all", "false",
         "--interrupt_requests", "false",
     ]
+    if cache_mib > 0:
+        argv += ["--cache", "true", "--cache_type", "ram", "--cache_size", str(cache_mib * 2**20)]
+    return argv
 
 
-def main_llm_serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, cache_dir: Path | None = None) -> None:
+#: environment for the server process (values already in the environment win).
+#: OMP_WAIT_POLICY=PASSIVE: llama.cpp's threads wait in OpenMP barriers between graph nodes; by
+#: default they spin, and with another busy process on a 2-core box a spinning thread burns the
+#: time slice its descheduled sibling needs. Measured here with 2 threads under load ~6:
+#: 1.0 tok/s spinning vs 6.9 tok/s passive (median), first token 5.2 s vs 1.6 s.
+LLM_SERVER_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
+
+
+def llama_cpp_server_installed(version: str | None = LLAMA_CPP_PYTHON_VERSION) -> bool:
+    """True when llama-cpp-python (that version, unless None) and its [server] extra are installed."""
+    import importlib.util
+
+    try:
+        installed = importlib_metadata.version("llama-cpp-python")
+    except importlib_metadata.PackageNotFoundError:
+        return False
+    if version is not None and installed != version:
+        return False
+    return all(importlib.util.find_spec(m) is not None for m in ("sse_starlette", "starlette_context", "uvicorn"))
+
+
+def _llama_server_setting_names() -> set[str]:
+    """Field names of llama_cpp.server's settings (pydantic-settings reads each one from the env too)."""
+    names = {"config_file"}
+    try:
+        from llama_cpp.server.settings import ModelSettings, ServerSettings
+    except Exception:  # not installed: the common generic ones
+        return names | {"host", "port", "api_key", "model", "model_alias", "seed", "verbose", "cache",
+                        "embedding", "root_path", "chat_format", "n_ctx", "n_threads", "n_batch"}
+    return names | set(ServerSettings.model_fields) | set(ModelSettings.model_fields)
+
+
+def llm_serve_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment to run :func:`llm_serve_command` in.
+
+    ``base`` (default os.environ) plus :data:`LLM_SERVER_ENV` (values already set win), less the
+    variables llama_cpp.server would take as settings: its settings are pydantic ``BaseSettings``
+    without a prefix, so a stray ``API_KEY``, ``SEED``, ``VERBOSE``, ``CONFIG_FILE`` ... in the
+    environment (CI has its own) would silently change the server. Extra options go in
+    ``LLM_SERVER_ARGS`` instead.
+    """
+    env = dict(os.environ if base is None else base)
+    names = _llama_server_setting_names()
+    for k in [k for k in env if k.lower() in names]:
+        del env[k]
+    for k, v in LLM_SERVER_ENV.items():
+        env.setdefault(k, v)
+    return env
+
+
+def main_llm_serve(
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    cache_dir: Path | None = None,
+    n_threads: int | None = None,
+    cache_mib: int = 64,
+) -> None:
     """Ensure the model, print the base URL, then exec the server (this process becomes the server)."""
+    if not llama_cpp_server_installed(version=None):
+        raise LLMModelError(
+            "llama-cpp-python[server] 未安装 / is not installed: run  bash scripts/install_llm.sh"
+        )
     model_path = ensure_llm_model(cache_dir)
-    argv = llm_serve_command(model_path, host, port)
+    argv = llm_serve_command(model_path, host, port, n_threads=n_threads, cache_mib=cache_mib)
+    argv += shlex.split(os.environ.get("LLM_SERVER_ARGS", ""))  # e.g. "--verbose false"
     print(f"LLM base URL: http://{host}:{port}/v1  (model {MODEL_ALIAS})", file=sys.stderr, flush=True)
     print("+ " + shlex.join(argv), file=sys.stderr, flush=True)
     sys.stdout.flush()
-    os.execv(argv[0], argv)
+    os.execve(argv[0], argv, llm_serve_env())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -424,17 +498,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--cache-dir", type=Path, default=None, help="default: $CALLCOACH_DATA_DIR/models")
     ap.add_argument("--host", default=os.environ.get("HOST", DEFAULT_HOST))
     ap.add_argument("--port", type=int, default=int(os.environ.get("PORT", DEFAULT_PORT)))
+    ap.add_argument("--threads", type=int, default=int(os.environ.get("LLM_THREADS", 0)) or None,
+                    help="llama.cpp threads (default: min(cpu count, 2); env LLM_THREADS)")
+    ap.add_argument("--cache-mib", type=int, default=int(os.environ.get("LLM_CACHE_MIB", 64)),
+                    help="prompt-state cache of the server, 0 = off (env LLM_CACHE_MIB; default 64)")
     ap.add_argument("--quiet", action="store_true", help="no progress output")
     args = ap.parse_args(argv)
     try:
         if args.action == "serve":
-            main_llm_serve(args.host, args.port, args.cache_dir)
+            main_llm_serve(args.host, args.port, args.cache_dir, args.threads, args.cache_mib)
         model_path = ensure_llm_model(args.cache_dir, progress=not args.quiet)
     except LLMModelError as e:
         print(str(e), file=sys.stderr)
         return 2
     if args.action == "command":
-        print(shlex.join(llm_serve_command(model_path, args.host, args.port)))
+        env = " ".join(f"{k}={shlex.quote(v)}" for k, v in LLM_SERVER_ENV.items())
+        print(env + " " + shlex.join(llm_serve_command(
+            model_path, args.host, args.port, n_threads=args.threads, cache_mib=args.cache_mib)))
     else:
         print(model_path)
     return 0

@@ -77,7 +77,24 @@ def history(request: Request, trainee: str = Query(..., min_length=1, max_length
             "pass_mark": card.data.get("pass_mark") if card else None,
             "dimensions": dims,
         })
-    return {"trainee": trainee, "calls": calls}
+    return {"trainee": trainee, "calls": calls, "dimension_names": _dimension_names(ctx)}
+
+
+def _dimension_names(ctx) -> dict[str, dict[str, str]]:
+    """Dimension id -> {zh, en} from every rubric, so the chart's legend follows the UI language
+    (a scorecard carries its dimension names in the call's language only)."""
+    try:
+        from grading.rubric import list_rubrics
+        from grading.service import teacher_rubric_dir
+
+        names: dict[str, dict[str, str]] = {}
+        for rubric in list_rubrics(teacher_rubric_dir(ctx.settings)):
+            for d in rubric.dimensions:
+                names.setdefault(d.id, {"zh": d.name.get("zh"), "en": d.name.get("en")})
+        return names
+    except Exception:  # the chart falls back to the names on the scorecards
+        log.exception("could not read the rubrics' dimension names")
+        return {}
 
 
 if TEST_HOOKS:

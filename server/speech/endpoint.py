@@ -167,6 +167,11 @@ class Endpointer:
     def candidate_start_t(self) -> float | None:
         return self._start_t if self.state != "idle" else None
 
+    @property
+    def trailing_silence_s(self) -> float:
+        """Silence since the last voiced frame of the current turn (0 when idle)."""
+        return 0.0 if self.state == "idle" else max(0.0, self.t - self._last_voiced_end)
+
     def set_turn_complete(self, complete: bool | None) -> None:
         """Hint for the current turn: True/None -> ``min_silence_s``; False -> ``max_silence_s``."""
         self._hint = complete

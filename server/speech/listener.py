@@ -47,8 +47,10 @@ class TurnListener:
         vad: VadBackend | None = None,
         clock: Callable[[], float] = time.monotonic,
         use_transcript_hint: bool = True,
+        partial_quiet_s: float = 0.2,
         **endpointer_options,
     ):
+        self.partial_quiet_s = partial_quiet_s
         self.language = language
         self.endpointer = Endpointer(
             min_silence_s=min_silence_s, max_silence_s=max_silence_s, vad=vad, clock=clock, **endpointer_options
@@ -72,7 +74,9 @@ class TurnListener:
         self._stream_s += len(pcm) / 2 / SAMPLE_RATE
         out: list[ListenerEvent] = []
         if self._streaming:
-            out.extend(self._partials(await self.session.feed(pcm)))
+            # no new partial once the trainee has gone quiet: the final should not queue behind it
+            quiet = self.endpointer.trailing_silence_s >= self.partial_quiet_s
+            out.extend(self._partials(await self.session.feed(pcm, allow_partial=not quiet)))
         else:
             self._ring.append((t0, pcm))
             while self._ring and self._ring[0][0] < self._stream_s - self._ring_keep_s:

@@ -98,8 +98,11 @@ class RecognizerSession(ABC):
         return self._samples / SAMPLE_RATE
 
     @abstractmethod
-    async def feed(self, pcm: bytes) -> list[Transcript]:
-        """Add 16 kHz s16le audio to the current utterance; return partials that became ready."""
+    async def feed(self, pcm: bytes, *, allow_partial: bool = True) -> list[Transcript]:
+        """Add 16 kHz s16le audio to the current utterance; return partials that became ready.
+
+        ``allow_partial=False`` starts no new partial decode (e.g. during trailing silence, so the
+        final does not wait behind a partial); ready partials are still returned."""
 
     @abstractmethod
     async def finalize(self) -> Transcript:
@@ -131,6 +134,16 @@ def tidy_text(text: str, language: str) -> str:
         text = re.sub(rf"(?<=[{_CJK}])!", "！", text)
         text = re.sub(rf"(?<=[{_CJK}])\.$", "。", text)
     return text
+
+
+# Whisper's notorious outputs on non-speech (subtitle credits from its training data)
+_HALLUCINATIONS = re.compile(r"(字幕|Amara|amara\.org|点赞|订阅|打赏|明镜|栏目|Subtitles by|subscribe)", re.I)
+
+
+def drop_hallucination(text: str) -> str:
+    """Collapse a character repeated 6+ times (a decoding loop) and drop subtitle-credit lines."""
+    text = re.sub(r"(.)\1{5,}", r"\1\1\1", text)
+    return "" if _HALLUCINATIONS.search(text) else text
 
 
 def _join(a: str, b: str, language: str) -> str:
@@ -252,7 +265,7 @@ class WhisperRecognizer(SpeechRecognizer):
         )
         text = "".join(s.text for s in segments)
         self.decodes += 1
-        return tidy_text(text, lang)
+        return drop_hallucination(tidy_text(text, lang))
 
     def new_session(self, language: str, **options: Any) -> "WhisperSession":
         if not self.supports(language):
@@ -272,6 +285,7 @@ class WhisperSession(RecognizerSession):
         self._inflight: asyncio.Future | None = None
         self._ready: list[Transcript] = []
         self._last_partial_text = ""
+        self._piece = 0
 
     def _audio(self) -> np.ndarray:
         if not self._chunks:
@@ -280,7 +294,7 @@ class WhisperSession(RecognizerSession):
             self._chunks = [np.concatenate(self._chunks)]
         return self._chunks[0]
 
-    async def feed(self, pcm: bytes) -> list[Transcript]:
+    async def feed(self, pcm: bytes, *, allow_partial: bool = True) -> list[Transcript]:
         x = s16le_to_int16(pcm).astype(np.float32) / 32768.0
         if self._n == 0 and not self._committed:
             self._utt_start_s = self.t
@@ -295,23 +309,27 @@ class WhisperSession(RecognizerSession):
             text = await loop.run_in_executor(self.rec.executor, self._decode_blocking, audio, True)
             self._committed = _join(self._committed, text, self.language)
             self._chunks, self._n, self._last_partial_at = [], 0, 0
+            self._piece += 1  # a partial still running on the old piece is stale
 
         out, self._ready = self._ready, []
         if (
-            self.partial_interval_s
+            allow_partial
+            and self.partial_interval_s
             and self._inflight is None
             and self._n - self._last_partial_at >= int(self.partial_interval_s * SAMPLE_RATE)
             and self.rec.try_acquire()
         ):
             self._last_partial_at = self._n
-            audio, utt, end = self._audio(), self.utterance, self.t
+            audio, utt, end, piece = self._audio(), self.utterance, self.t, self._piece
             t0 = time.perf_counter()
             fut = loop.run_in_executor(self.rec.executor, self._decode_held, audio)
             self._inflight = fut
 
-            def done(f: asyncio.Future, utt: int = utt, end: float = end, t0: float = t0) -> None:
+            def done(f: asyncio.Future, utt: int = utt, end: float = end, t0: float = t0, piece: int = piece) -> None:
                 self._inflight = None
-                if f.cancelled() or f.exception() is not None or utt != self.utterance:
+                if f.cancelled() or f.exception() is not None or utt != self.utterance or piece != self._piece:
+                    if not f.cancelled() and f.exception() is not None:
+                        log.warning("partial decode failed: %r", f.exception())
                     return
                 text = _join(self._committed, f.result(), self.language)
                 if text and text != self._last_partial_text:
@@ -468,7 +486,7 @@ class VoskSession(RecognizerSession):
             kr = self._recognizer()
             return self._clean(json.loads(kr.FinalResult()).get("text", ""))
 
-    async def feed(self, pcm: bytes) -> list[Transcript]:
+    async def feed(self, pcm: bytes, *, allow_partial: bool = True) -> list[Transcript]:
         if not self._started:
             self._started = True
             self._utt_start_s = self.t

@@ -200,3 +200,101 @@ def _moves(scenario_id: str, lang: str, kind: str) -> list[MoveKind]:
 def test_regulator_threat_is_heard_on_a_badly_handled_bill(lang):
     assert MoveKind.THREATEN_REGULATOR in _moves("telecom-bill-roaming-angry", lang, "lose")
     assert MoveKind.THREATEN_REGULATOR not in _moves("telecom-bill-roaming-angry", lang, "win")
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_consumer_association_threat_on_a_brushed_off_defect(lang):
+    assert MoveKind.THREATEN_REGULATOR in _moves("appliance-defect-12315", lang, "lose")
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_manager_demand_is_met_with_a_supervisor_call_back(lang):
+    scenario = LIBRARY.get("furniture-delivery-manager")
+    d, moves, _ = play(scenario, lang, _calls(scenario.id)[lang]["win"])
+    kinds = [m.kind for m in moves]
+    assert MoveKind.DEMAND_MANAGER in kinds
+    assert kinds.index(MoveKind.DEMAND_MANAGER) < kinds.index(MoveKind.ACCEPT)
+    assert "supervisor_callback" in d.state.offers_made
+    assert MoveKind.DEMAND_MANAGER in _moves("furniture-delivery-manager", lang, "lose")
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_abusive_caller_calms_after_a_polite_warning_and_leaves_on_abuse_returned(lang):
+    win = _moves("food-delivery-abusive", lang, "win")
+    assert win[0] == MoveKind.ABUSE and MoveKind.CALM_AFTER_WARNING in win
+    assert win.count(MoveKind.ABUSE) == 1
+    lose = _moves("food-delivery-abusive", lang, "lose")
+    assert MoveKind.ABUSE in lose and MoveKind.CALM_AFTER_WARNING not in lose
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_elderly_caller_is_lost_by_jargon_and_long_explanations(lang):
+    lose = _moves("bank-card-locked-elderly", lang, "lose")
+    assert lose.count(MoveKind.CONFUSED) >= 3
+    assert MoveKind.CONFUSED not in _moves("bank-card-locked-elderly", lang, "win")
+
+
+@pytest.mark.parametrize("scenario_id", [s.id for s in LIBRARY if s.persona.objections])
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_every_objection_is_answered_before_the_yes(scenario_id, lang):
+    scenario = LIBRARY.get(scenario_id)
+    d, moves, _ = play(scenario, lang, _calls(scenario_id)[lang]["win"])
+    assert set(d.state.objections_answered) == {o.id for o in scenario.persona.objections}
+    kinds = [m.kind for m in moves]
+    assert MoveKind.RAISE_OBJECTION in kinds[: kinds.index(MoveKind.ACCEPT)]
+
+
+@pytest.mark.parametrize("scenario_id", [s.id for s in LIBRARY if any(f.required_for_offer for f in s.persona.facts)])
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_win_scripts_reveal_every_required_fact(scenario_id, lang):
+    scenario = LIBRARY.get(scenario_id)
+    d, _, _ = play(scenario, lang, _calls(scenario_id)[lang]["win"])
+    required = {f.id for f in scenario.persona.facts if f.required_for_offer}
+    assert required <= set(d.state.revealed)
+
+
+EARLY_VISIT = {
+    "zh": ["您好，通达宽带客服中心，工号1582，很高兴为您服务。", "为了保障您的账户安全，请问机主姓名和宽带账号是多少？",
+           "我为您安排工程师明天上门检修。"],
+    "en": ["Good morning, thank you for calling TongDa Broadband, my name is Daniel, agent ID 1582.",
+           "For security, could I have the account holder's full name and the broadband account number?",
+           "I'll book an engineer visit for tomorrow morning."],
+}
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_technician_visit_before_diagnosis_is_pushed_back(lang):
+    scenario = LIBRARY.get("broadband-evening-dropouts")
+    d, moves, _ = play(scenario, lang, EARLY_VISIT[lang])
+    assert moves[-1].kind == MoveKind.PUSH_BACK_MISSING
+    assert d.state.resolution == "open"
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_out_of_policy_refund_needs_explanation_and_empathy(lang):
+    scenario = LIBRARY.get("gym-refund-outside-policy")
+    win = _calls(scenario.id)[lang]["win"]
+    full = next(o for o in scenario.offers if o.id == "full_refund")
+    assert full.acceptable and not full.allowed  # the customer would take it; the agent may not give it
+    # the pro-rata offer alone raises the "explain your rules" objection
+    d, moves, _ = play(scenario, lang, win[:6])
+    assert moves[-1].kind == MoveKind.RAISE_OBJECTION and moves[-1].objection_id == "explain_rules"
+    # the same call without any empathy: the rules explained, but no yes
+    cold = [line for i, line in enumerate(win) if i != 2]
+    cold.insert(2, {"zh": "请问是什么原因需要退卡呢？", "en": "What's the reason you need to cancel?"}[lang])
+    explanation = {"zh": "入会协议第8条写明，办卡7天内是冷静期，可以无理由全额退款；超过7天，就按没用完的天数折算。",
+                   "en": "Clause 8 of the membership agreement gives a 7-day cooling-off period with a full refund for any reason; after that, the refund is based on the unused days."}[lang]
+    d, moves, _ = play(scenario, lang, cold[:6] + [explanation])
+    assert d.state.empathy_count == 0
+    assert "explain_rules" in d.state.objections_answered
+    assert MoveKind.ACCEPT not in [m.kind for m in moves]
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_angry_caller_doubts_the_right_fix_without_empathy(lang):
+    scenario = LIBRARY.get("telecom-bill-roaming-angry")
+    win = _calls(scenario.id)[lang]["win"]
+    plain = {"zh": "请问具体是什么情况呢？", "en": "Could you tell me what happened?"}[lang]
+    lines = win[:2] + [plain] + win[3:4] + win[5:6]  # no empathy, no paraphrase
+    d, moves, _ = play(scenario, lang, lines)
+    assert moves[-1].kind == MoveKind.DOUBT and d.state.resolution == "doubted"

@@ -142,6 +142,36 @@ def test_serve_command():
     opts = dict(zip(argv[3::2], argv[4::2]))
     assert opts["--model"] == "/m/model.gguf"
     assert opts["--port"] == "8081" and opts["--host"] == "127.0.0.1"
-    assert opts["--n_threads"] == "2" or int(opts["--n_threads"]) >= 1
+    assert 1 <= int(opts["--n_threads"]) <= 2
     assert opts["--model_alias"] == "qwen2.5-coder-1.5b-instruct"
     assert int(opts["--n_ctx"]) >= 2048
+    assert opts["--chat_format"] == "chat_template.default"  # Qwen's own template, from the GGUF
+    assert opts["--logits_all"] == "false" and opts["--interrupt_requests"] == "false"
+    assert opts["--cache"] == "true"
+    assert "--cache" not in llm_serve_command(Path("/m"), cache_mib=0)
+
+
+def test_serve_env_waits_passively_unless_overridden():
+    assert llm_model.llm_serve_env({})["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert llm_model.llm_serve_env({"OMP_WAIT_POLICY": "ACTIVE", "X": "1"}) == {"OMP_WAIT_POLICY": "ACTIVE", "X": "1"}
+    # llama_cpp.server reads its settings from the environment too: a stray API_KEY would lock it
+    env = llm_model.llm_serve_env({"API_KEY": "secret", "Seed": "3", "CONFIG_FILE": "x.json", "HOME": "/root"})
+    assert env == {"HOME": "/root", "OMP_WAIT_POLICY": "PASSIVE"}
+
+
+@pytest.mark.skipif(not llm_model.llama_cpp_server_installed(), reason="llama-cpp-python[server] not installed")
+def test_serve_options_are_understood_by_llama_cpp_server():
+    """Every option we pass exists in the installed llama_cpp.server and parses."""
+    import argparse
+
+    from llama_cpp.server.cli import add_args_from_model, parse_model_from_args
+    from llama_cpp.server.settings import ModelSettings, ServerSettings, Settings
+
+    argv = llm_serve_command(Path("/m/model.gguf"), "127.0.0.1", 8081)[3:]
+    parser = argparse.ArgumentParser()
+    add_args_from_model(parser, Settings)  # as llama_cpp.server.__main__ does
+    args = parser.parse_args(argv)  # exits on an unknown option
+    server = parse_model_from_args(ServerSettings, args)
+    model = parse_model_from_args(ModelSettings, args)
+    assert server.port == 8081 and server.interrupt_requests is False
+    assert model.logits_all is False and model.cache is True and model.n_ctx == 4096

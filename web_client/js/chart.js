@@ -13,8 +13,8 @@ function s(tag, attrs = {}, ...children) {
  * xLabels: one label per point; refLine: {value, label}
  */
 export function lineChart({ series, xLabels, refLine, title, desc }) {
-  const W = 720; const H = 300;
-  const m = { l: 44, r: 16, t: 16, b: 36 };
+  const W = 960; const H = 320;
+  const m = { l: 44, r: 28, t: 16, b: 36 };
   const n = Math.max(1, xLabels.length);
   const x = (i) => m.l + (n === 1 ? (W - m.l - m.r) / 2 : (i * (W - m.l - m.r)) / (n - 1));
   const y = (v) => m.t + (1 - v / 100) * (H - m.t - m.b);

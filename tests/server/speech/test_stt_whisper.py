@@ -16,8 +16,9 @@ from server.speech.listener import TurnListener
 pytestmark = pytest.mark.speech
 
 
-async def _recognise(rec, language, pcm, frame_ms):
-    sess = rec.new_session(language)
+async def _recognise(rec, language, pcm, frame_ms, partials=False):
+    # accuracy tests feed faster than real time: partial decodes would only add waiting
+    sess = rec.new_session(language, partial_interval_s=0.8 if partials else None)
     partials = []
     for f in frames(pcm, frame_ms):
         partials += await sess.feed(f)
@@ -86,7 +87,9 @@ def test_partials_stream_in_real_time_without_blocking_the_loop(whisper, zh_corp
     assert all(not p.is_final for p in partials)
     assert all(p.end_s <= final.end_s + 1e-6 for p in partials)
     assert cer(text, final.text) <= 0.2
-    assert max_lag < 0.25  # decodes run in worker threads
+    # decodes run in worker threads: a blocked loop would lag by a whole decode (1-3 s here); the
+    # slack is for a 2-core machine shared with other work
+    assert max_lag < 0.75
 
 
 def test_one_model_many_sessions(whisper, zh_corpus, en_corpus):
@@ -109,7 +112,7 @@ def test_one_model_many_sessions(whisper, zh_corpus, en_corpus):
 
 def test_utterances_are_independent(whisper, en_corpus):
     async def main():
-        sess = whisper.new_session("en")
+        sess = whisper.new_session("en", partial_interval_s=None)
         out = []
         for _, pcm in en_corpus[:2]:
             for f in frames(pcm, 40):

@@ -31,11 +31,13 @@ export class CallConnection {
     this.submitted = []; // every agent text line of this call, in order
     this.serverAgentLines = 0; // agent lines the server has (as far as we know)
     this.status = 'idle';
+    this.statusLog = []; // every status change, for the page's messages and for tests
     this.reconnects = 0;
   }
 
   setStatus(s, detail) {
     this.status = s;
+    this.statusLog.push(s);
     this.h.onStatus?.(s, detail);
   }
 

@@ -1,6 +1,6 @@
 // The call page: set-up (knowledge sheet, mode, language, voice or text), then the live call.
 import { getConfig, getJSON, wsUrl } from '../api.js';
-import { clear, fmtClock, h } from '../dom.js';
+import { append, clear, fmtClock, h } from '../dom.js';
 import { getLang, t, tMaybe } from '../i18n.js';
 import { langName, modeLabel } from '../labels.js';
 import { badges, knowledgeSheet } from '../sheet.js';
@@ -135,7 +135,7 @@ class CallPage {
       this.startCall();
     });
 
-    this.main.append(
+    append(this.main, [
       h('nav', { class: 'crumbs', 'aria-label': t('nav.breadcrumb') }, h('a', { href: '#/library', i18n: 'nav.back_library' })),
       h('div', { class: 'page-head' }, h('h1', {}, s.title), badges(s), h('p', { class: 'lead' }, s.summary)),
       active && active.scenario === s.id ? h('div', { class: 'alert info' },
@@ -146,7 +146,7 @@ class CallPage {
       ) : null,
       alert,
       h('div', { class: 'setup-grid' }, sheetHolder, form),
-    );
+    ]);
     this.showSheet(sheetHolder);
   }
 
@@ -244,12 +244,12 @@ class CallPage {
     E.partial = null;
 
     E.end = h('button', { type: 'button', class: 'danger', id: 'end-call', on: { click: () => this.endCall() } },
-      h('span', { 'aria-hidden': 'true' }, '⏹ '), h('span', { i18n: 'call.end' }));
+      h('span', { class: 'icon-hangup', 'aria-hidden': 'true' }), h('span', { i18n: 'call.end' }));
 
     let input;
     if (this.voice) {
       E.mute = h('button', { type: 'button', class: 'secondary', id: 'mute', 'aria-pressed': 'false', on: { click: () => this.toggleMute() } },
-        h('span', { class: 'mute-icon', 'aria-hidden': 'true' }, '🎤 '), h('span', { class: 'mute-label', i18n: 'call.mute' }));
+        h('span', { class: 'mute-label', i18n: 'call.mute' }));
       E.level = h('span', { class: 'level-meter', 'aria-hidden': 'true' }, h('span', { class: 'level-fill' }));
       E.voiceState = h('span', { class: 'voice-state', id: 'voice-state', i18n: 'call.listening' });
       input = h('div', { class: 'voice-controls', role: 'group', 'aria-label': t('call.voice_controls') },
@@ -379,6 +379,7 @@ class CallPage {
       const tr = this.els.transcript;
       tr.setAttribute('aria-busy', 'true');
       clear(tr);
+      this.els.partial = null;
       this.customerEls = new Map();
       for (const turn of m.turns) this.addTurn(turn.speaker, turn.text, turn.turn);
       const have = m.turns.filter((x) => x.speaker === 'agent').length;
@@ -395,9 +396,8 @@ class CallPage {
   }
 
   addTurn(speaker, text, turn, { cls = '' } = {}) {
-    const who = speaker === 'agent' ? t('call.you') : t('call.customer');
     const el = h('li', { class: `turn ${speaker} ${cls}`.trim(), dataset: { speaker, ...(turn !== null && turn !== undefined ? { turn: String(turn) } : {}) } },
-      h('span', { class: 'who' }, who),
+      h('span', { class: 'who', i18n: speaker === 'agent' ? 'call.you' : 'call.customer' }),
       h('span', { class: 'text' }, text));
     this.els.transcript.append(el);
     if (speaker === 'customer' && turn !== null && turn !== undefined) this.customerEls.set(turn, el);
@@ -457,7 +457,7 @@ class CallPage {
     } else {
       if (!E.partial) {
         E.partial = h('li', { class: 'turn agent partial', 'aria-hidden': 'true', id: 'partial' },
-          h('span', { class: 'who' }, t('call.you')), h('span', { class: 'text' }));
+          h('span', { class: 'who', i18n: 'call.you' }), h('span', { class: 'text' }));
         E.transcript.append(E.partial);
       }
       E.partial.querySelector('.text').textContent = m.text;

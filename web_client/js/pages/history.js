@@ -33,7 +33,7 @@ export async function render(main) {
   }
   const scored = calls.filter((c) => c.total !== null && c.total !== undefined);
   main.append(summary(scored, calls));
-  if (scored.length) main.append(chart(scored));
+  if (scored.length) main.append(chart(scored, data.dimension_names || {}));
   main.append(table(calls));
   return {};
 }
@@ -50,13 +50,13 @@ function summary(scored, calls) {
     stat('history.latest', fmtPoints(last)));
 }
 
-function chart(scored) {
+function chart(scored, names) {
   const dimIds = [];
   const dimNames = new Map();
   for (const c of scored) {
     for (const d of c.dimensions) {
       if (!dimNames.has(d.id)) dimIds.push(d.id);
-      dimNames.set(d.id, d.name); // the latest name
+      dimNames.set(d.id, names[d.id]?.[getLang()] || d.name); // in the UI language when the rubric says it
     }
   }
   const series = [{

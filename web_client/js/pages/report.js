@@ -84,21 +84,20 @@ class ReportView {
           ].filter(Boolean).join(' · ')),
         h('div', { class: 'report-actions no-print' },
           h('button', { type: 'button', class: 'secondary', id: 'print-report', on: { click: () => window.print() } },
-            h('span', { 'aria-hidden': 'true' }, '🖨 '), h('span', { i18n: 'report.print' })),
+            h('span', { i18n: 'report.print' })),
           h('a', { class: 'button primary', href: `#/call/${encodeURIComponent(s.scenario_id)}?mode=${s.mode}&lang=${s.language}`, i18n: 'report.again' }),
           card ? h('a', { class: 'button secondary', href: `/api/sessions/${encodeURIComponent(s.id)}/report`, target: '_blank', rel: 'noopener', i18n: 'report.server_report' }) : null)),
     );
     if (this.problem) main.append(h('p', { class: 'alert warn', role: 'status', id: 'scorecard-problem' }, this.problem));
     if (card) main.append(this.summary(card));
     const recording = this.recording();
-    const layout = h('div', { class: 'report-grid' });
+    const layout = h('div', { class: card ? 'report-grid' : 'report-grid single' });
     if (card) layout.append(this.findings(card));
     layout.append(this.transcript(card));
     main.append(recording || '', layout);
   }
 
   summary(card) {
-    const pct = card.max_total ? card.total / card.max_total : 0;
     const passed = card.passed;
     return h('section', { class: 'score-summary', 'aria-labelledby': 'score-title' },
       h('div', { class: `score-box ${passed ? 'pass' : 'fail'}` },
@@ -108,8 +107,7 @@ class ReportView {
           h('span', { class: 'score-max' }, ` / ${fmtPoints(card.max_total)}`)),
         h('p', { class: `verdict ${passed ? 'pass' : 'fail'}`, id: 'verdict' },
           h('span', { 'aria-hidden': 'true' }, passed ? '✓ ' : '✗ '), t(passed ? 'report.passed' : 'report.failed')),
-        h('p', { class: 'muted small' }, t('report.pass_mark', { mark: fmtPoints(card.pass_mark) })),
-        h('span', { class: 'score-ring', style: `--pct:${Math.round(pct * 100)}`, 'aria-hidden': 'true' })),
+        h('p', { class: 'muted small' }, t('report.pass_mark', { mark: fmtPoints(card.pass_mark) }))),
       h('div', { class: 'dimensions' },
         h('h2', { i18n: 'report.dimensions' }),
         h('ul', { class: 'dim-bars', id: 'dimension-bars' },
@@ -142,7 +140,7 @@ class ReportView {
     }
     const list = h('ol', { class: 'finding-list', id: 'findings' });
     items.forEach((f, i) => {
-      const turnLabel = f.turn === null || f.turn === undefined ? t('report.no_turn') : t('report.turn_n', { n: f.turn });
+      const turnLabel = f.turn === null || f.turn === undefined ? t('report.no_turn') : t('report.turn_n', { n: f.turn + 1 });
       const btn = h('button', { type: 'button', class: 'finding-head', dataset: { turn: String(f.turn ?? '') },
         'aria-describedby': `finding-${i}-msg`, on: { click: () => this.goToTurn(f.turn, true) } },
         h('span', { class: `points ${f.blocker ? 'blocker' : ''}` }, f.blocker ? t('report.blocker') : t('report.points', { p: fmtPoints(f.points) })),
@@ -207,7 +205,8 @@ class ReportView {
       },
       h('span', { class: 'who' },
         turn.speaker === 'agent' ? t('call.you') : t('call.customer'),
-        seekable && start !== null ? h('span', { class: 'at' }, ` ${fmtClock(start)}`) : null),
+        h('span', { class: 'at' }, ` · ${t('report.turn_n', { n: turn.turn + 1 })}`),
+        seekable && start !== null ? h('span', { class: 'at' }, ` · ${fmtClock(start)}`) : null),
       text,
       fs.length ? h('ul', { class: 'turn-findings' }, fs.map((f) => h('li', { class: f.blocker ? 'blocker' : '' },
         f.blocker ? t('report.blocker') : t('report.points', { p: fmtPoints(f.points) }), ' · ',
@@ -215,7 +214,7 @@ class ReportView {
       if (seekable && start !== null) {
         li.tabIndex = 0;
         li.setAttribute('role', 'button');
-        li.setAttribute('aria-label', t('report.play_turn', { n: turn.turn, at: fmtClock(start) }));
+        li.setAttribute('aria-label', t('report.play_turn', { n: turn.turn + 1, at: fmtClock(start) }));
         li.addEventListener('click', () => this.goToTurn(turn.turn, true));
         li.addEventListener('keydown', (ev) => {
           if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); this.goToTurn(turn.turn, true); }
@@ -239,14 +238,26 @@ class ReportView {
       li.scrollIntoView({ block: 'center', behavior: 'smooth' });
     }
     const start = this.turnStart(turn);
-    if (this.audio && start !== null) {
-      const seek = () => {
-        this.audio.currentTime = start;
-        if (play) this.audio.play().catch(() => { /* autoplay refused: the position is set */ });
-      };
-      if (this.audio.readyState >= 1) seek();
-      else this.audio.addEventListener('loadedmetadata', seek, { once: true });
+    if (this.audio && start !== null) this.seek(start, play);
+  }
+
+  async seek(t, play) {
+    const a = this.audio;
+    if (a.readyState < 1) await new Promise((r) => a.addEventListener('loadedmetadata', r, { once: true }));
+    if (!isSeekable(a, t) && !this.blobUrl) {
+      // a server without range requests: the browser cannot seek a stream it cannot re-request,
+      // so load the whole recording once (a blob is always seekable)
+      try {
+        const res = await fetch(a.currentSrc || a.src);
+        if (res.ok) {
+          this.blobUrl = URL.createObjectURL(await res.blob());
+          a.src = this.blobUrl;
+          await new Promise((r) => a.addEventListener('loadedmetadata', r, { once: true }));
+        }
+      } catch { /* keep the stream */ }
     }
+    a.currentTime = t;
+    if (play) a.play().catch(() => { /* autoplay refused: the position is set */ });
   }
 
   followAudio() {
@@ -260,7 +271,15 @@ class ReportView {
 
   destroy() {
     if (this.audio) { this.audio.pause(); this.audio.removeAttribute('src'); }
+    if (this.blobUrl) URL.revokeObjectURL(this.blobUrl);
   }
+}
+
+function isSeekable(a, t) {
+  for (let i = 0; i < a.seekable.length; i++) {
+    if (a.seekable.start(i) <= t && t <= a.seekable.end(i)) return true;
+  }
+  return false;
 }
 
 /** Put `text` into `el`, wrapping each quote it contains in <mark>. */

@@ -68,7 +68,7 @@ PZ = [
     (C, "对，就是这样，你说现在怎么办吧，我可不想再听什么保证了。"),
     (A, "需要为您查询一下，请您稍等一两分钟，可以吗？"),
     (C, "行，你快点查，我等着。"),
-    (A, "让您久等了。我马上为您安排免费加急重发，明天中午前送到，您看可以吗？"),
+    (A, "感谢您的耐心等待。我马上为您安排免费加急重发，明天中午前送到，您看可以吗？"),
     (C, "好吧，那明天中午前必须送到，别再让我失望了。"),
     (A, "请问还有其他可以帮您的吗？"),
     (C, "没有了，就这个事，你们抓紧吧。"),
@@ -81,7 +81,7 @@ PZ_RE = edit(PZ, {
     5: "王先生，真是对不起，您的心情我完全能理解。麻烦您说一下具体是什么情况？",
     7: "也就是说，快件在杭州中转站停了三天，之前还承诺过第二天到，是这样吗？",
     9: "我需要为您查询一下，请您稍等一两分钟，好吗？",
-    11: "不好意思，让您久等了。我现在就为您安排免费加急重发，明天中午前送到，您看这样可以吗？",
+    11: "谢谢您的耐心等候。我现在就为您安排免费加急重发，明天中午前送到，您看这样可以吗？",
     13: "请问还有其他需要我帮您的吗？",
     15: "感谢您的来电，祝您一切顺利，再见。",
 })
@@ -104,7 +104,7 @@ PARCEL_ZH = {
                            expect=[E("empathy_first", "empathy_before_fix", 11, "加急重发"),
                                    E("acknowledge", "empathy", 3, "为了保障您的信息安全")]),
         "never_solves": dict(turns=edit(PZ, {
-            11: "让您久等了。这种情况确实让人着急，我们已经把情况记录下来了。",
+            11: "感谢您的耐心等待。这种情况确实让人着急，我们已经把情况记录下来了。",
             12: "记录有什么用？我要的是快递明天能到！",
             14: "你这不是什么都没解决吗？"}), breaks="empathises but never solves",
             expect=[E("goal", "goal_met", 15, "感谢您的来电，祝您生活愉快，再见。")]),
@@ -200,7 +200,7 @@ BZ = [
     (C, "对，就是晚上卡，白天还行。"),
     (A, "针对这种情况，我推荐您升级千兆宽带，老用户升级价99元一个月，晚高峰多台设备同时用也不卡。"),
     (C, "每个月又要多掏钱，现在什么都涨，我不太想再加开支。"),
-    (A, "我理解您的顾虑。其实比您现在的套餐每个月只多20块，每天不到七毛钱，还免费更换千兆光猫和路由器。"),
+    (A, "我理解您的顾虑。其实每个月只多20块，每天不到七毛钱，还免费更换千兆光猫和路由器。"),
     (C, "是不是还得签两年合约？到时候想退都退不了。"),
     (A, "不需要签合约，随时可以改回原套餐，也没有违约金。"),
     (C, "哦，这样啊，那行吧，千兆就先给我办上，师傅来之前提前打个电话。"),
@@ -217,7 +217,7 @@ BZ_RE = edit(BZ, {
     5: "陈女士，我想了解一下，您家里平时有几个人用网？晚上用网的情况怎么样？",
     7: "孩子上网课卡顿，这种情况确实挺让人着急的。也就是说，晚上八九点大家同时用网的时候会特别卡，是吧？",
     9: "那我推荐您升级千兆宽带，老用户升级价是99元一个月，晚高峰多台设备同时用也不卡。",
-    11: "我明白您的顾虑。其实比您现在的套餐每个月只多20块，每天不到七毛钱，而且免费更换千兆光猫和路由器。",
+    11: "我明白您的顾虑。其实每个月只多20块，每天不到七毛钱，而且免费更换千兆光猫和路由器。",
     13: "不需要签任何合约，随时都可以改回原套餐，也没有违约金。",
     15: "好的，已经为您登记办理，工程师会在48小时内上门安装，上门前提前联系您。这个安排您看可以吗？",
     17: "请问还有其他可以帮您的吗？",
@@ -247,7 +247,7 @@ BROADBAND_ZH = {
         "no_empathy": dict(turns=edit(BZ, {
             3: "为了保障您的账户安全，想先跟您确认一下，请问您是机主本人吗？",
             7: "您的意思是晚上八九点大家同时用网的时候特别卡，对吗？",
-            11: "其实比您现在的套餐每个月只多20块，每天不到七毛钱，还免费更换千兆光猫和路由器。"}),
+            11: "其实每个月只多20块，每天不到七毛钱，还免费更换千兆光猫和路由器。"}),
             breaks="fixes without empathy",
             expect=[E("empathy_first", "empathy_before_fix", 9, "千兆"),
                     E("acknowledge", "empathy", 3, "为了保障您的账户安全")]),
@@ -265,14 +265,14 @@ BROADBAND_ZH = {
         "leaks_account": dict(turns=edit(BZ, {
             3: "实在抱歉打扰您了，我理解您时间紧。我这边看到您当前的套餐是200兆，每个月79元，已经用了快三年了。",
             4: "对，是200兆的，怎么了？"}), breaks="gives account details before verifying (blocker)",
-            expect=[E("leak_account", "leak_account", 3, "您当前的套餐是", blocker=True)]),
+            expect=[E("leak_account", "leak_account", 3, "您当前的套餐", blocker=True)]),
     },
 }
 
 # ---------------------------------------------------------------------------------------------- plan upgrade, en (no scenario)
 UE = [
-    (A, "Good afternoon, this is Emma calling from Northwind Mobile, agent ID 4417. Am I speaking with Mr David Lee?"),
-    (C, "Yes, speaking. What's this about? I'm a bit busy at the moment."),
+    (A, "Good afternoon, this is Emma calling from Northwind Mobile, agent ID 4417. Is this a good time for a quick chat?"),
+    (C, "I've got a minute. What's this about? I'm a bit busy at the moment."),
     (A, "Thanks, Mr Lee. Before we talk about your account, for security purposes could you please confirm your date of birth?"),
     (C, "Fourteenth of March, nineteen eighty-five."),
     (A, "Thank you, that's all verified. I'm calling because you've been with us for three years and you qualify for a loyalty upgrade. Could you tell me how you mainly use your phone at the moment?"),
@@ -293,7 +293,7 @@ UE = [
     (C, "Bye."),
 ]
 UE_RE = edit(UE, {
-    0: "Good afternoon, this is Emma calling from Northwind Mobile, agent ID 4417. Am I speaking with Mr David Lee, please?",
+    0: "Good afternoon, this is Emma calling from Northwind Mobile, agent ID 4417. Is now a good time for a quick chat?",
     2: "Thank you, Mr Lee. Before we discuss your account, for security purposes could you confirm your date of birth, please?",
     4: "Thanks, that's all verified. The reason for my call is that you've been with us for three years and qualify for a loyalty upgrade. Could you tell me how you mainly use your phone these days?",
     6: "That must be really frustrating, especially when you need to keep in touch with family. Just to confirm, you run out of data before the month ends because of the streaming and video calls, is that right?",
@@ -374,7 +374,7 @@ BC_RE = edit(BC, {
     4: "李女士，真是对不起，您的心情我完全能理解，话费突然多了这么多，换谁都会着急。请问您这个月是否出过差或者办过什么新业务？",
     6: "也就是说，您出差前已经订购了漫游日包，但这个月还是被多收了漫游流量费，是这样吗？",
     8: "我需要为您查询一下账单明细，请您稍等一两分钟，好吗？",
-    10: "让您久等了。经过核实，确实是系统计费异常，我现在就为您申请退还多收的费用，3到5个工作日内退回您的话费账户，到账后会短信通知您。您看这样处理可以吗？",
+    10: "谢谢您的耐心等候。经过核实，确实是系统计费异常，我现在就为您申请退还多收的费用，3到5个工作日内退回您的话费账户，到账后会短信通知您。您看这样处理可以吗？",
     12: "请问还有其他需要我帮您的吗？",
     14: "感谢您的来电，祝您一切顺利，再见。",
 })
@@ -407,7 +407,7 @@ BILL_ZH = {
         "leaks_account": dict(turns=edit(BC, {
             2: "我这边看到您这个月的话费账单是328元，确实比平时高不少。",
             3: "对啊，就是这个数！"}), breaks="gives account details before verifying (blocker)",
-            expect=[E("leak_account", "leak_account", 2, "账单是328", blocker=True)]),
+            expect=[E("leak_account", "leak_account", 2, "账单", blocker=True)]),
     },
 }
 
