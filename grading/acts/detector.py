@@ -716,6 +716,8 @@ class ActDetector:
         if excluded:
             open_m = [s for s in open_m if not _overlap(*s, excluded)]
             polar_m = [s for s in polar_m if not _overlap(*s, excluded)]
+            excluded_clauses = {c for s in excluded for c in layout.clauses(*s)}
+            ends = [x for x in ends if layout.clause(x) not in excluded_clauses]
         bad = [s for lab in (Breach.FORBIDDEN_PHRASE.value, Breach.BLAME_CUSTOMER.value) for s in found.get(lab, ())]
         shaped = [s for lab in _QUESTION_SHAPED for s in found.get(lab, ())]
 

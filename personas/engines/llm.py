@@ -137,7 +137,24 @@ class LLMEngine(Engine):
         self.client = client
         self.prompt_log: Path | None = getattr(settings, "llm_prompt_log", None)
 
+    async def warm(self, ctx: EngineContext) -> None:
+        """Prime the server's prompt cache with this persona's fixed prefix (max_tokens=1), so the first
+        real turn does not pay for reading the whole role card. Failures are ignored."""
+        try:
+            messages = build_messages(ctx, self.fallback.line(ctx))[:1]
+            messages.append({"role": "user", "content": "..."})
+            await asyncio.wait_for(
+                self.client.chat.completions.create(model=self.model, messages=messages, max_tokens=1, stream=False),
+                timeout=self.settings.llm_total_timeout_s * 3,
+            )
+        except Exception as exc:  # the call goes on; the first turn may fall back
+            log.info("LLM warm-up failed: %s", exc)
+
     async def stream(self, ctx: EngineContext) -> AsyncIterator[str]:
+        if ctx.move.kind == MoveKind.OPENING:  # instant: the call should not start by waiting for a model
+            ctx.spoken_by = self.fallback.name
+            yield self.fallback.line(ctx)
+            return
         reference = self.fallback.line(ctx)
         messages = build_messages(ctx, reference)
         shown = json.dumps(messages, ensure_ascii=False)

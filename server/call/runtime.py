@@ -8,6 +8,7 @@ is how a dropped or crashed call resumes.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -70,6 +71,7 @@ class CallRuntime:
         self.attached = False
         self.detached_at: float | None = None
         self.opening_text: str = ""
+        self._warm_task: asyncio.Task | None = None
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -98,6 +100,11 @@ class CallRuntime:
         text, spoken_by, events = await rt._word(move, None)
         rt._store_customer(move, text, spoken_by, events, start_s=0.0)
         rt.opening_text = text
+        warm = getattr(rt.engine, "warm", None)
+        if warm is not None:
+            ectx = EngineContext(scenario=scenario, language=lang, move=move, state=director.state, turn_index=1,
+                                 seed=the_seed, history=list(rt.history))
+            rt._warm_task = asyncio.create_task(warm(ectx))
         return rt
 
     @classmethod

@@ -48,7 +48,8 @@ def _voice_ready() -> str | None:
 
 SYNTH = textwrap.dedent("""
     import asyncio, json, sys, wave
-        from server.speech.tts import OfflineTTS
+    import numpy as np
+    from server.speech.tts import OfflineTTS
     lines, out, lead, gap = json.loads(sys.argv[1]), sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
     tts = OfflineTTS()
     tts.load(("zh",))
