@@ -29,13 +29,16 @@ class CueMatch:
         return self.text
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Cues:
     language: str
     combined: dict[str, re.Pattern[str]]  # one alternation per kind, lower case
     fallback: dict[str, re.Pattern[str]]  # case-insensitive, for text whose length changes when lower-cased
 
     def search(self, kind: str, text: str) -> CueMatch | None:
+        return _search(self, kind, text)
+
+    def _search(self, kind: str, text: str) -> CueMatch | None:
         p = self.combined.get(kind)
         if p is None or not text:
             return None
@@ -49,6 +52,12 @@ class Cues:
 
     def has(self, kind: str, text: str) -> bool:
         return self.search(kind, text) is not None
+
+
+@lru_cache(maxsize=32768)
+def _search(cues_: Cues, kind: str, text: str) -> CueMatch | None:
+    """Memoised: customers and agents say the same short things call after call ("好的。", "Bye.")."""
+    return cues_._search(kind, text)
 
 
 def _check(pattern: str, where: str) -> str:

@@ -9,6 +9,7 @@ is later judged from the conversation alone.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from dataclasses import dataclass, field
@@ -271,10 +272,46 @@ def record_from_transcript(tr: TranscriptIn, library: Library | None = None,
     return rec
 
 
-def _replay(rec: CallRecord, scenario: Scenario, detector: Any) -> None:
-    from personas.director import Director
+# The director's state fields the rules read, per turn (the full state is kept for the end of the call).
+SNAP_FIELDS = ("anger", "trust", "patience", "turn", "verified", "resolution", "accepted_offer", "objections_raised",
+               "objections_answered", "interruptions", "breaches", "ended", "end_reason")
 
-    director = Director(scenario, rec.language, detector=detector)
+
+def _snap(state: Any) -> dict[str, Any]:
+    out = {}
+    for k in SNAP_FIELDS:
+        v = getattr(state, k)
+        out[k] = list(v) if isinstance(v, list) else v
+    return out
+
+
+_DIRECTOR_ATTRS = frozenset({"scenario", "persona", "rules", "language", "detector", "matcher", "state"})
+_prototypes: dict[tuple[int, str, int], Any] = {}
+
+
+def _new_director(scenario: Scenario, language: str, detector: Any) -> Any:
+    """A fresh Director. Building one compiles the scenario's phrasings, so one prototype per scenario and
+    language is built and shallow-copied with a new state, as long as a Director holds nothing else that
+    a call changes (checked: any new attribute and this falls back to building a fresh one)."""
+    from personas.director import Director, DirectorState
+
+    key = (id(scenario), language, id(detector))
+    proto = _prototypes.get(key)
+    if proto is None or proto.scenario is not scenario:
+        proto = Director(scenario, language, detector=detector)
+        if len(_prototypes) > 64:
+            _prototypes.clear()
+        _prototypes[key] = proto
+    if set(vars(proto)) != _DIRECTOR_ATTRS:
+        return Director(scenario, language, detector=detector)
+    d = copy.copy(proto)
+    m = scenario.persona.mood
+    d.state = DirectorState(anger=m.anger, trust=m.trust, patience=m.patience)
+    return d
+
+
+def _replay(rec: CallRecord, scenario: Scenario, detector: Any) -> None:
+    director = _new_director(scenario, rec.language, detector)
     rec.initial_state = director.state.model_dump(mode="json")
     rec.director = "replayed"
     state = rec.initial_state
@@ -286,14 +323,14 @@ def _replay(rec: CallRecord, scenario: Scenario, detector: Any) -> None:
             if not director.state.ended:
                 interrupted = t.interrupted or prev_customer_cut
                 move = director.step(t.det, interrupted=interrupted)
-                state = director.state.model_dump(mode="json")
+                state = _snap(director.state)
                 t.move = move.kind.value
             t.state = state
             prev_customer_cut = False
         else:
             t.state = state
             prev_customer_cut = t.interrupted
-    rec.final_state = state
+    rec.final_state = director.state.model_dump(mode="json")
     rec.end_reason = director.state.end_reason
     if director.state.ended and any(t.speaker == "agent" and t.move is None for t in rec.turns):
         rec.notes.append("director_ended_early")

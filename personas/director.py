@@ -199,7 +199,8 @@ class Director:
         if interrupted and s.anger >= 40:
             return self._move(MoveKind.OBJECT_INTERRUPTION, reason="the agent talked over the customer")
 
-        closing = Act.CLOSE in labels and Act.GREET not in labels  # "thank you for calling X" opens a call too
+        # "thank you for calling X" opens a call too: on the first turn a greeting is not a goodbye
+        closing = Act.CLOSE in labels and (Act.GREET not in labels or s.turn > 1)
         if closing and Act.CONFIRM_SATISFACTION not in labels:
             if s.resolution in ("accepted", "confirmed"):
                 return self._end(MoveKind.GOODBYE, "resolved", "the problem is solved and the agent closed politely")
@@ -219,7 +220,9 @@ class Director:
                 return self._end(MoveKind.HANG_UP, "customer_hung_up", "the caller gave up, not understanding")
             return self._move(MoveKind.CONFUSED, reason="the caller did not follow (too long or jargon)")
 
-        offer_move = self._offer_move(det)
+        offer_move = self._offer_move(det, decisive=bool(
+            answered_now or Act.VERIFY_IDENTITY in labels or Act.WARN_ABUSE in labels or Act.PARAPHRASE in labels
+            or (Act.ASK_QUESTION in labels and det.topics)))
         if offer_move is not None:
             return offer_move
 
@@ -228,7 +231,7 @@ class Director:
             if nxt is not None and s.pitched:
                 s.objections_raised.append(nxt)
                 return self._move(MoveKind.RAISE_OBJECTION, objection_id=nxt, reason="answered; next concern")
-            if nxt is None and s.pitched and self._mood_allows_accept():
+            if nxt is None and s.pitched and self._mood_allows_accept() and not self._missing_required():
                 return self._accept(s.offers_made[-1] if s.offers_made else None, "all concerns answered")
             return self._move(MoveKind.OBJECTION_SATISFIED, objection_id=answered_now[-1], reason="that concern is answered")
 
@@ -326,7 +329,9 @@ class Director:
         for t in det.topics:
             n = self.state.questions.get(t, 0) + 1
             self.state.questions[t] = n
-            already_given = self._known_fact([t]) is not None or (t in IDENTITY_TOPICS and self.state.verified)
+            # asked again for something already given, with nothing new behind the question
+            already_given = (self._known_fact([t]) is not None and self._unlockable_fact([t]) is None) or (
+                t in IDENTITY_TOPICS and self.state.verified)
             if n >= 3 or (already_given and n >= 2):
                 repeated = True
         return repeated
@@ -378,14 +383,17 @@ class Director:
         s.trust = _clamp(s.trust + 10)
         return self._move(MoveKind.ACCEPT, offer_id=offer_id, reason=reason)
 
-    def _offer_move(self, det: Detection) -> Move | None:
-        """The customer's reaction to an offer, if the agent made one."""
+    def _offer_move(self, det: Detection, decisive: bool = False) -> Move | None:
+        """The customer's reaction to an offer, if the agent made one. A generic offer-like phrase that
+        matches none of the scenario's offers yields to anything more decisive in the same turn."""
         s = self.state
         if Act.OFFER not in det.labels or s.resolution in ("accepted", "confirmed"):
             return None
         refs = det.refs(Act.OFFER)
         offers = [self.scenario.offer(ref) for ref in refs]
         offers = [o for o in offers if o is not None]
+        if not offers and decisive:
+            return None
         if not offers:
             s.patience -= 1
             if s.patience <= 0:
@@ -415,7 +423,7 @@ class Director:
                     s.objections_raised.append(nxt)
                 return self._move(MoveKind.RAISE_OBJECTION, objection_id=nxt, offer_id=offer.id,
                                   reason="not convinced yet: raises a concern")
-        missing = [f.id for f in self.persona.facts if f.required_for_offer and f.id not in s.revealed]
+        missing = self._missing_required()
         if missing:
             s.patience -= 1
             return self._move(MoveKind.PUSH_BACK_MISSING, offer_id=offer.id, fact_id=missing[0],
@@ -426,6 +434,9 @@ class Director:
             return self._move(MoveKind.DOUBT, offer_id=offer.id,
                               reason="acceptable offer, but the customer is still upset or distrustful")
         return self._accept(offer.id, "an acceptable offer, and the customer feels heard")
+
+    def _missing_required(self) -> list[str]:
+        return [f.id for f in self.persona.facts if f.required_for_offer and f.id not in self.state.revealed]
 
     def _after_escalation_checks_offer(self, offer_id: str) -> Move:
         move = self._after_escalation_checks(MoveKind.PUSH_BACK, "the offer is outside what the customer will accept")

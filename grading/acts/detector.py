@@ -52,6 +52,7 @@ _QUESTION_END = re.compile(r"[？?]")
 
 # Acts whose own wording can be a question; such a question is not also `ask_question`.
 _QUESTION_SHAPED = (Act.HOLD_REQUEST.value, Act.CONFIRM_SATISFACTION.value, Act.PARAPHRASE.value, Act.OFFER.value)
+_WH_OWN = (Act.HOLD_REQUEST.value, Act.CONFIRM_SATISFACTION.value)
 # How labels cancel one another: (label, scope, labels). A span of `label` is dropped when it overlaps
 # ("span"), shares a clause with ("clause") or shares a sentence with ("sentence") a span of one of `labels`.
 _SUPPRESS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -65,6 +66,8 @@ _SUPPRESS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (Act.OFFER.value, "clause", (Breach.FORBIDDEN_PHRASE.value, Breach.BLAME_CUSTOMER.value, Act.WARN_ABUSE.value)),
     # account details inside a paraphrase are the customer's own words read back
     (Act.DISCLOSE_ACCOUNT.value, "sentence", (Act.PARAPHRASE.value,)),
+    # "thank you for calling X" opens a call; with a goodbye in the same sentence it closes one
+    (Act.GREET.value, "sentence", (Act.CLOSE.value,)),
 )
 _VERIFY_TOPICS = ("name", "phone", "dob", "address", "id_number", "account_number", "order_number")
 
@@ -720,6 +723,8 @@ class ActDetector:
             ends = [x for x in ends if layout.clause(x) not in excluded_clauses]
         bad = [s for lab in (Breach.FORBIDDEN_PHRASE.value, Breach.BLAME_CUSTOMER.value) for s in found.get(lab, ())]
         shaped = [s for lab in _QUESTION_SHAPED for s in found.get(lab, ())]
+        # wh-words may be a check's own words (还有什么可以帮您 / what else can I do); never an offer's
+        wh_own = [s for lab in _WH_OWN for s in found.get(lab, ())]
 
         # a sentence that is only a tag question ("对吗？", "Is that right?") belongs to the one before it
         units: list[list[int]] = []
@@ -742,7 +747,7 @@ class ActDetector:
                 if any(_overlap(*s, bad) or self._same_clause(s, bad, layout) for s in o + p + [(x, x + 1) for x in e]):
                     continue
             mine = [s for s in shaped if a <= s[0] < b]
-            if mine and not self._real_question(o, p, e, mine, tags, layout):
+            if mine and not self._real_question(o, p, mine, [s for s in wh_own if a <= s[0] < b], tags, layout):
                 continue
             spans.append(Span(a, b, text[a:b]))
             for s in o + p + [(x, x + 1) for x in e]:
@@ -755,12 +760,13 @@ class ActDetector:
         mine = set(layout.clauses(*s))
         return any(c in mine for o in others for c in layout.clauses(*o))
 
-    def _real_question(self, open_m, polar_m, ends, shaped, tags, layout: _Layout) -> bool:
+    @staticmethod
+    def _real_question(open_m, polar_m, shaped, wh_own, tags, layout: _Layout) -> bool:
         """Does the sentence ask something beyond its dedicated act (a hold request, a satisfaction check,
         a paraphrase tag, a yes/no offer)?"""
         shaped_clauses = {c for s in shaped for c in layout.clauses(*s)}
-        for s in open_m:  # a wh-word or a choice is a real question unless it is the act's own words
-            if not _overlap(*s, shaped):
+        for s in open_m:  # a wh-word or a choice is a real question unless it is a check's own words
+            if not _overlap(*s, wh_own):
                 return True
         for s in polar_m:  # a yes/no marker belongs to the act when it is in the act's clause or a tag
             if _overlap(*s, shaped) or _overlap(*s, tags):

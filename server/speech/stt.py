@@ -137,7 +137,12 @@ def tidy_text(text: str, language: str) -> str:
 
 
 # Whisper's notorious outputs on non-speech (subtitle credits from its training data)
-_HALLUCINATIONS = re.compile(r"(字幕|Amara|amara\.org|点赞|订阅|打赏|明镜|栏目|Subtitles by|subscribe)", re.I)
+# (only distinctive phrases: "订阅" alone is a real word for a subscription service)
+_HALLUCINATIONS = re.compile(
+    r"(字幕由|字幕提供|字幕志愿者|Amara\.org|请不吝点赞|点赞.{0,3}订阅|订阅.{0,3}转发|明镜与点点|"
+    r"Subtitles by|Thanks? (you )?for watching|please subscribe)",
+    re.I,
+)
 
 
 def drop_hallucination(text: str) -> str:

@@ -105,6 +105,9 @@ def test_a_text_call_in_process_is_graded_when_it_ends(client):
             msg = _until(ws, "customer", "ended")
             if msg["type"] == "ended":
                 break
+            if msg.get("move") in ("hang_up", "goodbye"):
+                msg = _until(ws, "ended")
+                break
         else:
             ws.send_json({"type": "end"})
             msg = _until(ws, "ended")
@@ -148,6 +151,8 @@ async def _call(url: str, lines: list[str], lang: str, mode: str = "practice") -
         msg = await c.recv_until("customer", "ended")
         if msg["type"] == "ended":
             return started, msg
+        if msg.get("move") in ("hang_up", "goodbye"):  # the customer ended the call: `ended` follows
+            return started, await c.recv_until("ended")
     await c.send({"type": "end"})
     return started, await c.recv_until("ended")
 

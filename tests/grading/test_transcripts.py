@@ -99,8 +99,17 @@ def test_replay_uses_the_same_detector_and_director_as_a_live_call():
         det = director.detect(t.text)
         assert det.to_dict() == t.det.to_dict()
         director.step(det, interrupted=t.interrupted)
-        assert director.state.model_dump(mode="json") == t.state
+        full = director.state.model_dump(mode="json")
+        assert t.state == {k: full[k] for k in t.state}
+    assert rec.final_state == director.state.model_dump(mode="json")
     assert rec.final_state["resolution"] == "confirmed"
+
+
+def test_replays_do_not_share_state():
+    path = CALIBRATION_DIR / "parcel-zh" / "forbidden_phrase.json"
+    a = record_from_transcript(load_transcript_file(path))
+    b = record_from_transcript(load_transcript_file(path))
+    assert a.final_state == b.final_state and a.initial_state["anger"] == 80
 
 
 def test_without_scenario_the_scorecard_says_so():

@@ -298,3 +298,10 @@ def test_angry_caller_doubts_the_right_fix_without_empathy(lang):
     lines = win[:2] + [plain] + win[3:4] + win[5:6]  # no empathy, no paraphrase
     d, moves, _ = play(scenario, lang, lines)
     assert moves[-1].kind == MoveKind.DOUBT and d.state.resolution == "doubted"
+
+
+def test_standard_closing_that_names_the_company_ends_the_call():
+    scenario = LIBRARY.get("telecom-bill-roaming-angry")
+    lines = _calls(scenario.id)["en"]["win"][:-1] + ["Thank you for calling ChangLink Mobile. Have a lovely day, goodbye."]
+    d, _, _ = play(scenario, "en", lines)
+    assert d.state.end_reason == "resolved"

@@ -52,8 +52,10 @@ def artifacts() -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright_session(chromium_path):
+    # module scope, not session: while Playwright's sync API is open it owns the thread's event loop,
+    # and other test modules' asyncio.run() would fail after ours
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -67,7 +69,7 @@ def launch(playwright_session, chromium_path: str, extra_args: list[str] | None 
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_session, chromium_path):
     b = launch(playwright_session, chromium_path)
     yield b

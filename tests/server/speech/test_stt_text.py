@@ -17,3 +17,6 @@ def test_hallucination_guards():
     assert drop_hallucination("字幕由Amara.org社区提供") == ""
     assert drop_hallucination("请不吝点赞 订阅 转发") == ""
     assert drop_hallucination("好的，谢谢您。") == "好的，谢谢您。"
+    # real words that appear in credit lines are kept
+    assert drop_hallucination("我想取消视频会员的订阅") == "我想取消视频会员的订阅"
+    assert drop_hallucination("感谢您的来订阅您生活愉快") == "感谢您的来订阅您生活愉快"

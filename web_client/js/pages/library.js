@@ -25,6 +25,8 @@ export async function render(main) {
     return {};
   }
   status.remove();
+  // beginners first: by level, then title
+  scenarios.sort((a, b) => (LEVELS.indexOf(a.level) - LEVELS.indexOf(b.level)) || a.title.localeCompare(b.title, getLang()));
 
   const industries = [...new Set(scenarios.map((s) => s.industry))].sort();
   const select = (id, key, options) => h('div', { class: 'field' },
