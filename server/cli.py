@@ -54,7 +54,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for name in args.files:
         path = Path(name)
         try:
-            if "rubric" in path.parts or args.rubric:
+            if args.rubric or {"rubric", "rubrics"} & set(path.parts):
                 from grading.rubric import load_rubric_file
 
                 load_rubric_file(path)

@@ -502,12 +502,14 @@ class PhraseBook:
         q = data.get("question") or {}
         if not isinstance(q, dict):
             raise ValueError(f"{source}: `question` must be a mapping of marker lists (open, polar, tags, exclude)")
-        for kind in ("open", "polar", "tags", "exclude"):
+        for kind in ("open", "polar", "tags", "frames", "exclude"):
             # open: wh-words and choices; polar: yes/no particles, inversions, requests for information;
             # tags: tag questions that lean on what came before; exclude: declaratives holding a marker word
             self.phrases.add("?" + kind, _check(q.get(kind), f"{source}: question {kind}"))
         timeline = _check(data.get("timeline"), f"{source}: timeline")
         self.timeline = re.compile("|".join(f"(?:{p})" for p in timeline), re.IGNORECASE) if timeline else None
+        # consent tags (可以吗 / is that okay?): on an offer they are part of the offer, not a satisfaction check
+        self.phrases.add("?consent", _check(data.get("consent"), f"{source}: consent"))
         self.sentence = _SENTENCE.get(self.language, _SENTENCE["en"])
         self.clause_break = _CLAUSE_BREAK.get(self.language, _CLAUSE_BREAK["en"])
         # topics are matched on question text only: a small set of their own
@@ -634,6 +636,12 @@ class ActDetector:
             kept = [s for s in found[Act.EXPLAIN.value]
                     if not (book.timeline.search(text, *s) and any(c in offer_clauses for c in layout.clauses(*s)))]
             self._replace(found, Act.EXPLAIN.value, kept)
+        sat = found.get(Act.CONFIRM_SATISFACTION.value)
+        if sat and Act.OFFER.value in found and markers.get("consent"):
+            # "我两小时内给您回电，您看可以吗？": the tag asks consent to the offer, it does not check satisfaction
+            first_offer = min(a for a, _ in found[Act.OFFER.value])
+            kept = [s for s in sat if not (s[0] > first_offer and _overlap(*s, markers["consent"]))]
+            self._replace(found, Act.CONFIRM_SATISFACTION.value, kept)
         question_spans, asked = self._questions(text, layout, found, markers)
         if asked and Act.EXPLAIN.value in found:
             # "您一般是晚上在家吗": words of a question are not an explanation
@@ -715,6 +723,7 @@ class ActDetector:
         if not open_m and not polar_m and not ends:
             return [], set()
         tags = markers.get("tags", [])
+        frames = markers.get("frames", [])
         excluded = markers.get("exclude", [])
         if excluded:
             open_m = [s for s in open_m if not _overlap(*s, excluded)]
@@ -747,6 +756,11 @@ class ActDetector:
                 if any(_overlap(*s, bad) or self._same_clause(s, bad, layout) for s in o + p + [(x, x + 1) for x in e]):
                     continue
             mine = [s for s in shaped if a <= s[0] < b]
+            if mine and any(_overlap(*f, mine) for f in frames if a <= f[0] < b):
+                # 需要我帮您…吗 / would you like me to…: the sentence is the act's own question, unless it
+                # also asks something open (a wh-word or a choice)
+                if not any(not _overlap(*s, [w for w in wh_own if a <= w[0] < b]) for s in o):
+                    continue
             if mine and not self._real_question(o, p, mine, [s for s in wh_own if a <= s[0] < b], tags, layout):
                 continue
             spans.append(Span(a, b, text[a:b]))

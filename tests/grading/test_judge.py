@@ -70,6 +70,10 @@ def test_judge_moves_within_the_band_with_a_verified_quote():
     f = next(f for f in card.findings if f.rule == "llm_judge")
     assert f.turn == 11 and f.quote == "明天中午前送到" and f.points == pytest.approx(goal.score - goal0)
     assert card.llm_judge.used and card.llm_judge.model == "fake-model"
+    from grading.report import render_html
+
+    page = render_html(card)
+    assert "明天中午前送到" in page and "spread" in page and "评审模型" in page
     # a judged criterion still explains its points: max + findings = score
     lost = sum(x.points for x in card.findings if x.criterion == "goal")
     assert goal.score == pytest.approx(goal.max + lost)

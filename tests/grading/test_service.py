@@ -177,3 +177,27 @@ def test_cli_errors(tmp_path):
     assert r.returncode == 2 and "not valid JSON" in r.stderr
     r = cli(CALIBRATION_DIR / "parcel-en" / "exemplary.json", "--rubric", "nope")
     assert r.returncode == 2 and "unknown rubric" in r.stderr
+
+
+def test_with_the_judge_on_a_judged_scorecard_follows(ctx, monkeypatch):
+    """The rule scorecard is stored at once (the `ended` message carries it); the judged one follows."""
+    import time
+
+    from grading import service
+    from grading.judge import LLMJudge
+    from tests.grading.test_judge import FakeClient, J
+
+    client = FakeClient([J(("goal", -1.0, 9, "加急重发", "方案没有说明原因"))])
+    monkeypatch.setattr(service, "judge_from_settings", lambda settings, force=None: LLMJudge(client, "fake", runs=2))
+    ctx.settings = ctx.settings.model_copy(update={"llm_judge": True, "llm_base_url": "http://fake/v1"})
+    sid = store_call(ctx, GOOD)
+    first = make_session_grader(ctx)(sid)
+    deadline = time.time() + 20
+    while time.time() < deadline and ctx.store.latest_scorecard(sid).id == first:
+        time.sleep(0.05)
+    latest = ctx.store.latest_scorecard(sid)
+    assert latest.id != first and ctx.store.get_session(sid).scorecard_id == latest.id
+    assert ctx.store.get_scorecard(first).data["llm_judge"]["used"] is False
+    judged = latest.data["llm_judge"]
+    assert judged["used"] and judged["runs"] == 2 and len(client.calls) == 2
+    assert latest.total == ctx.store.get_scorecard(first).total - 3.0

@@ -278,7 +278,7 @@ def test_exam_mode_shows_no_meter_no_hints_and_leaks_nothing(probe_factory, web_
         assert secret not in traffic, f"secret in websocket traffic: {secret}"
         assert secret not in html_during, f"secret in the call page: {secret}"
         assert secret not in html_after, f"secret in the report page: {secret}"
-    assert "responses" not in traffic and "unlock" not in traffic
+    assert '"responses"' not in traffic and '"unlock"' not in traffic  # persona fields never go out
     p.assert_no_errors()
 
 
@@ -376,4 +376,77 @@ def test_reloaded_page_offers_to_resume_the_call(probe_factory, web_server, arti
     page.wait_for_url(f"**#/report/{sid}")
     body = api(web_server, f"/api/sessions/{sid}").json()
     assert [t["text"] for t in body["turns"] if t["speaker"] == "agent"] == GOOD_CALL_ZH[:2]
+    p.assert_no_errors()
+
+
+# ---------------------------------------------------------------------------------------------- accessibility
+A11Y_AUDIT = """() => {
+  const parse = (c) => { const m = c.match(/rgba?\\(([^)]+)\\)/); if (!m) return null;
+    const p = m[1].split(',').map(Number); return { r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1 }; };
+  const lum = ({ r, g, b }) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
+  const bgOf = (el) => { for (let e = el; e; e = e.parentElement) { const c = parse(getComputedStyle(e).backgroundColor);
+      if (c && c.a > 0.5 && !getComputedStyle(e).backgroundImage.includes('gradient')) return c; }
+    return { r: 255, g: 255, b: 255, a: 1 }; };
+  const problems = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const seen = new Set();
+  while (walker.nextNode()) {
+    const el = walker.currentNode.parentElement;
+    if (!el || seen.has(el) || !walker.currentNode.textContent.trim()) continue;
+    seen.add(el);
+    if (el.closest('[aria-hidden="true"], [hidden], dialog:not([open]), option, svg')) continue;
+    if (el.closest('button:disabled, input:disabled + label')) continue;  // disabled controls are exempt
+    const r = el.getBoundingClientRect();
+    if (!r.width || !r.height || getComputedStyle(el).visibility === 'hidden') continue;
+    const cs = getComputedStyle(el);
+    const fg = parse(cs.color); const bg = bgOf(el);
+    const l1 = lum(fg), l2 = lum(bg);
+    const ratio = (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+    const size = parseFloat(cs.fontSize), bold = Number(cs.fontWeight) >= 700;
+    const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+    if (ratio < need) problems.push(`${ratio.toFixed(2)} < ${need}: <${el.tagName.toLowerCase()} class="${el.className}"> ${el.textContent.trim().slice(0, 40)}`);
+  }
+  for (const el of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
+    if (!(el.labels && el.labels.length) && !el.getAttribute('aria-label') && !el.getAttribute('aria-labelledby')) problems.push(`unlabelled ${el.outerHTML.slice(0, 80)}`);
+  }
+  for (const el of document.querySelectorAll('button, a[href], [role=button]')) {
+    const name = (el.getAttribute('aria-label') || el.textContent || '').trim();
+    if (!name && el.offsetParent) problems.push(`control without a name: ${el.outerHTML.slice(0, 80)}`);
+  }
+  return problems;
+}"""
+
+
+def test_pages_have_labels_and_aa_contrast(probe_factory, web_server, artifacts):
+    p = probe_factory(lang="zh")
+    page = p.page
+
+    def audit(where: str) -> None:
+        problems = page.evaluate(A11Y_AUDIT)
+        assert not problems, f"{where}:\n" + "\n".join(problems)
+
+    p.goto("#/library")
+    page.wait_for_selector("#scenario-cards .card")
+    audit("library")
+    p.goto(f"#/call/{SCENARIO}")
+    page.wait_for_selector(".sheet-holder .sheet")
+    audit("call set-up")
+    start_call(page, mode="practice", lang="zh")
+    say(page, GOOD_CALL_ZH[0])
+    audit("call")
+    # keyboard only: Tab from the text box reaches Send, then End call
+    page.focus("#agent-text")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "send-text"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "end-call"
+    sid = session_id(page)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**#/report/{sid}")
+    page.wait_for_selector("#score-total")
+    audit("report")
+    p.goto("#/history")
+    page.wait_for_selector("#history-table")
+    audit("history")
     p.assert_no_errors()
