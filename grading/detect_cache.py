@@ -19,14 +19,26 @@ class CachedDetector:
         self.inner = inner
         self.books = inner.books
         self._cached = lru_cache(maxsize=maxsize)(self._detect)
+        # scenario matchers by identity (hashing one hashes all its patterns); each is kept alive here,
+        # so an id in the cache key can never be reused by another matcher
+        self._matchers: dict[int, ScenarioMatcher] = {}
 
-    def _detect(self, text: str, lang: str, scenario: ScenarioMatcher | None, verified: bool | None,
+    def _detect(self, text: str, lang: str, matcher_id: int, verified: bool | None,
                 said: frozenset[str]) -> Detection:
+        scenario = self._matchers.get(matcher_id) if matcher_id else None
         return self.inner.detect(text, lang, scenario, verified=verified, said=said)
 
     def detect(self, text: str, lang: str, scenario: ScenarioMatcher | None = None, verified: bool | None = None,
                said: frozenset[str] = frozenset()) -> Detection:
-        return self._cached(text, lang, scenario, verified, frozenset(said))
+        mid = 0
+        if scenario is not None:
+            mid = id(scenario)
+            if self._matchers.get(mid) is not scenario:
+                if len(self._matchers) > 4096:  # a long-running process building matchers per call
+                    self._matchers.clear()
+                    self._cached.cache_clear()
+                self._matchers[mid] = scenario
+        return self._cached(text, lang, mid, verified, said if isinstance(said, frozenset) else frozenset(said))
 
     def book(self, lang: str):
         return self.inner.book(lang)

@@ -20,18 +20,49 @@ def _r(x: float) -> float:
     return round(x + 0.0, 2)
 
 
-def _score_criterion(c: CallFacts, spec: Any, dim_id: str, lang: str, findings: list[dict]) -> dict:
-    rule = RULES[spec.rule]
+class _Crit:
+    """A rubric criterion compiled for one language: plain attributes, parameters merged with the rule's
+    defaults (the rules read `points` and `param()`; nothing here is validated again per call)."""
+
+    __slots__ = ("id", "rule", "fn", "points", "cost", "params", "name", "tip", "dim")
+
+    def __init__(self, spec: Any, dim_id: str, lang: str):
+        rule = RULES[spec.rule]
+        self.id, self.rule, self.fn, self.dim = spec.id, spec.rule, rule.fn, dim_id
+        self.points = float(spec.points)
+        self.cost = float(spec.breach_cost())
+        self.params = {**rule.params, **spec.params}
+        self.name, self.tip = spec.name.get(lang), spec.tip.get(lang)
+
+    def param(self, key: str) -> Any:
+        return self.params[key]
+
+
+_plans: dict[tuple[int, str], tuple[Rubric, list[tuple[Any, list[_Crit]]]]] = {}
+
+
+def _plan(rubric: Rubric, lang: str) -> list[tuple[Any, list[_Crit]]]:
+    key = (id(rubric), lang)
+    hit = _plans.get(key)
+    if hit is not None and hit[0] is rubric:
+        return hit[1]
+    plan = [(dim, [_Crit(spec, dim.id, lang) for spec in dim.criteria]) for dim in rubric.dimensions]
+    if len(_plans) > 256:
+        _plans.clear()
+    _plans[key] = (rubric, plan)  # the rubric is kept alive with its plan: its id cannot be reused meanwhile
+    return plan
+
+
+def _score_criterion(c: CallFacts, spec: _Crit, lang: str, findings: list[dict]) -> dict:
     o = Outcome()
     if not c.agent:
         o.deduct(spec.points, None, "", "no_agent")
     else:
-        rule.fn(c, spec, o)
-    tip = spec.tip.get(lang)
-    remaining = float(spec.points)
+        spec.fn(c, spec, o)
+    remaining = spec.points
     for d in o.deductions:
         if d.points is None:  # a breach: the rubric's price, until the criterion is at zero
-            cost = min(spec.breach_cost(), remaining)
+            cost = min(spec.cost, remaining)
         else:
             cost = min(float(d.points), remaining)
         cost = _r(cost)
@@ -42,10 +73,10 @@ def _score_criterion(c: CallFacts, spec: Any, dim_id: str, lang: str, findings: 
         elif cost <= 0:
             continue  # a share that rounds to nothing is not a finding
         findings.append({
-            "rule": spec.rule, "criterion": spec.id, "dimension": dim_id, "points": -cost, "turn": d.turn,
-            "quote": d.quote, "message": text, "tip": tip, "source": d.source,
+            "rule": spec.rule, "criterion": spec.id, "dimension": spec.dim, "points": -cost, "turn": d.turn,
+            "quote": d.quote, "message": text, "tip": spec.tip, "source": d.source,
         })
-    score = max(0.0, remaining)
+    score = remaining if remaining > 0 else 0.0
     if o.na and not o.deductions:
         status = "n/a"
     elif score >= spec.points - 1e-9:
@@ -54,14 +85,15 @@ def _score_criterion(c: CallFacts, spec: Any, dim_id: str, lang: str, findings: 
         status = "missed"
     else:
         status = "partial"
-    seen: set[tuple[int, str]] = set()
     evidence = []
-    for turn, quote in o.evidence:
-        if quote and (turn, quote) not in seen:
-            seen.add((turn, quote))
-            evidence.append({"turn": turn, "quote": quote})
+    if o.evidence:
+        seen: set[tuple[int, str]] = set()
+        for turn, quote in o.evidence:
+            if quote and (turn, quote) not in seen:
+                seen.add((turn, quote))
+                evidence.append({"turn": turn, "quote": quote})
     return {
-        "id": spec.id, "rule": spec.rule, "name": spec.name.get(lang), "dimension": dim_id, "max": float(spec.points),
+        "id": spec.id, "rule": spec.rule, "name": spec.name, "dimension": spec.dim, "max": spec.points,
         "score": _r(score), "status": status, "evidence": evidence[:5],
         "note": message(o.note[0], lang, **o.note[1]) if o.note else None, "basis": o.basis,
     }
@@ -112,8 +144,8 @@ def score(rec: CallRecord, rubric: Rubric) -> dict:
     c = CallFacts(rec)
     findings: list[dict] = []
     dims = []
-    for dim in rubric.dimensions:
-        crits = [_score_criterion(c, spec, dim.id, lang, findings) for spec in dim.criteria]
+    for dim, plan in _plan(rubric, lang):
+        crits = [_score_criterion(c, spec, lang, findings) for spec in plan]
         dims.append({"id": dim.id, "name": dim.name.get(lang), "max": float(dim.weight),
                      "score": _r(sum(x["score"] for x in crits)), "criteria": crits})
     blockers = []

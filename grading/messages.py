@@ -117,7 +117,7 @@ UI: dict[str, tuple[str, str]] = {
     "transcript": ("通话记录与问题标注", "Transcript with findings"),
     "agent": ("坐席", "Agent"),
     "customer": ("客户", "Customer"),
-    "turn": ("第 {n} 句", "Turn {n}"),
+    "turn": ("#{n}", "#{n}"),  # the transcript index every finding cites (0 is the first turn)
     "tips": ("改进建议（正确做法）", "Tips (the correct behaviour)"),
     "findings": ("扣分明细", "Deductions"),
     "points": ("分", "pts"),

@@ -6,6 +6,7 @@ that came from a call, a scenario or a rubric.
 
 from __future__ import annotations
 
+import unicodedata
 from html import escape
 from typing import Any
 
@@ -225,6 +226,12 @@ def _finding_html(f, L) -> str:
             f'<div class="tip">{_e(L("tip"))}: {_e(f.tip)}</div></div>')
 
 
+def _pad(text: str, width: int) -> str:
+    """Left-align for a terminal: CJK characters take two columns."""
+    cols = sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+    return text + " " * max(0, width - cols)
+
+
 def render_text(card: Scorecard) -> str:
     lang = card.language if card.language in ("zh", "en") else "en"
     L = lambda key, **kw: ui(key, lang, **kw)  # noqa: E731
@@ -242,9 +249,9 @@ def render_text(card: Scorecard) -> str:
     out.append("")
     for d in card.dimensions:
         filled = int(round(20 * (d.score / d.max if d.max else 0)))
-        out.append(f'{d.name:<12} {"█" * filled}{"░" * (20 - filled)} {d.score:g}/{d.max:g}')
+        out.append(f'{_pad(d.name, 18)} {"█" * filled}{"░" * (20 - filled)} {d.score:g}/{d.max:g}')
         for c in d.criteria:
-            out.append(f'    {c.name:<14} {c.score:>5g}/{c.max:<4g} {L(c.status)}{" *" if c.judged else ""}')
+            out.append(f'    {_pad(c.name, 26)} {c.score:>5g}/{c.max:<4g} {L(c.status)}{" *" if c.judged else ""}')
     if card.findings:
         out.append("")
         out.append(L("findings") + ":")

@@ -12,7 +12,9 @@ class _Msg(BaseModel):
 
 
 class AudioFormat(_Msg):
-    sample_rate: int = Field(16000, ge=4000, le=192000)
+    """Trainee audio: PCM s16le mono; a rate other than 16 kHz is resampled. A bad field -> `bad_audio`."""
+
+    sample_rate: int = Field(16000, ge=8000, le=192000)
     format: Literal["s16le"] = "s16le"
     channels: Literal[1] = 1
 

@@ -63,7 +63,8 @@ _SUPPRESS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     # a blaming clause gets no explain for its fault attribution; a warning gives no explanation
     (Act.EXPLAIN.value, "clause", (Breach.BLAME_CUSTOMER.value, Act.WARN_ABUSE.value)),
     (Act.EMPATHISE.value, "clause", (Breach.BLAME_CUSTOMER.value, Breach.FORBIDDEN_PHRASE.value)),
-    (Act.OFFER.value, "clause", (Breach.FORBIDDEN_PHRASE.value, Breach.BLAME_CUSTOMER.value, Act.WARN_ABUSE.value)),
+    (Act.OFFER.value, "clause", (Breach.FORBIDDEN_PHRASE.value, Breach.BLAME_CUSTOMER.value, Act.WARN_ABUSE.value,
+                                 Act.PARAPHRASE.value)),
     # account details inside a paraphrase are the customer's own words read back
     (Act.DISCLOSE_ACCOUNT.value, "sentence", (Act.PARAPHRASE.value,)),
     # "thank you for calling X" opens a call; with a goodbye in the same sentence it closes one
@@ -149,6 +150,7 @@ _WB = "\x00"  # stands for a word boundary (\b, ^, $) inside a factor
 _CAP = 256  # most alternative strings tracked for one factor
 _ZH_COMMON = frozenset("您你我的了是一不在有这个们吗呢吧好都也就要会")
 _EN_WORD = re.compile(r"[a-z0-9]+")
+_EN_PAIR = re.compile(r"(?<![a-z0-9])([a-z0-9]+) (?=([a-z0-9]+))")
 _EN_COMMON = frozenset(  # frequent words make poor keys
     "a an the i you your we our us it its is are was were be been being to of in on for that this these those "
     "and or but so me my do does did done can could will would shall should may might must have has had with "
@@ -176,17 +178,19 @@ class _Gate:
     def keys(self, folded: str) -> set[str]:
         if self.cjk:
             keys = set(folded)
-            keys.update(folded[i : i + 2] for i in range(len(folded) - 1))
+            n = len(folded)
+            keys.update([folded[i : i + 2] for i in range(n - 1)])
+            keys.update([folded[i : i + 3] for i in range(n - 2)])
             return keys
         words = _EN_WORD.findall(folded)
         keys = set(words)
-        for w in words:
-            if len(w) >= 2:
-                keys.add("<" + w[:3])
-                keys.add(">" + w[-3:])
-                if len(w) >= 3:
-                    keys.add("<" + w[:2])
-                    keys.add(">" + w[-2:])
+        long = [w for w in words if len(w) >= 2]
+        keys.update(["<" + w[:3] for w in long])
+        keys.update([">" + w[-3:] for w in long])
+        longer = [w for w in long if len(w) >= 3]
+        keys.update(["<" + w[:2] for w in longer])
+        keys.update([">" + w[-2:] for w in longer])
+        keys.update([a + " " + b for a, b in _EN_PAIR.findall(folded)])  # two words one space apart
         return keys
 
     # -- the key of a factor: (quality, key); every text that holds the factor has the key
@@ -198,11 +202,12 @@ class _Gate:
         best: tuple[tuple[int, int], str | None] = ((-1, 0), None)
         for part in factor.split(_WB):
             for i in range(len(part)):
-                for g in (part[i : i + 2], part[i]):
-                    if not g or (len(g) == 2 and i + 2 > len(part)):
+                for size in (3, 2, 1):
+                    if i + size > len(part):
                         continue
+                    g = part[i : i + size]
                     common = sum(c in _ZH_COMMON for c in g)
-                    q = (len(g) * 2 - common, -i)
+                    q = (size * 2 - common, -i)
                     if q > best[0]:
                         best = (q, g)
         return best
@@ -210,14 +215,22 @@ class _Gate:
     @staticmethod
     def _en_key(factor: str) -> tuple[tuple[int, int], str | None]:
         # a word inside the factor is a whole word of the text; one at the factor's right edge starts a word
-        # of the text, one at its left edge ends one
+        # of the text, one at its left edge ends one; two whole words one space apart are a pair of the text
         best: tuple[tuple[int, int], str | None] = ((-1, 0), None)
-        for m in _EN_WORD.finditer(factor):
+        words = list(_EN_WORD.finditer(factor))
+        for j, m in enumerate(words):
             a, b = m.span()
             w = m.group(0)
             common = w in _EN_COMMON
             if a > 0 and b < len(factor):
                 cand = ((1 if common else (5 if len(w) >= 3 else 2), len(w)), w)
+                if j + 1 < len(words):
+                    n = words[j + 1]
+                    if n.start() == b + 1 and factor[b] == " " and n.end() < len(factor):
+                        both_common = common and n.group(0) in _EN_COMMON
+                        pair = ((4 if both_common else 6, len(w) + len(n.group(0))), w + " " + n.group(0))
+                        if pair[0] > best[0]:
+                            best = pair
             elif a > 0 and len(w) >= 2:
                 cand = ((0 if common else (4 if len(w) >= 3 else 1), min(len(w), 3)), "<" + w[:3])
             elif b < len(factor) and len(w) >= 2:
@@ -230,7 +243,7 @@ class _Gate:
 
     def quality(self, factors: set[str] | None) -> tuple[int, int]:
         """How selective a factor set is: the worst key of its strings (more strings is slightly worse)."""
-        if not factors:
+        if not factors or any(not f.replace(_WB, "") for f in factors):
             return (-2, 0)
         worst = min(self.key_of(f.casefold())[0] for f in factors)
         return (worst[0], worst[1] * 1000 - len(factors))
@@ -247,11 +260,10 @@ class _Gate:
         return best
 
     def _better(self, a: set[str] | None, b: set[str] | None) -> set[str] | None:
-        if a is None:
-            return b
-        if b is None:
-            return a
-        return a if self.quality(a) >= self.quality(b) else b
+        qa, qb = self.quality(a), self.quality(b)
+        if qa[0] < -1 and qb[0] < -1:
+            return None
+        return a if qa >= qb else b
 
     def _exact(self, op, av) -> set[str] | None:
         """The exact strings one parsed item can match, if they are few; else None."""
@@ -288,7 +300,9 @@ class _Gate:
             e = self._exact(op, av)
             if e is not None:
                 joined = _product(run, e)
-                if joined is None:  # too many: keep the delimiter the run ends with, if all end the same
+                if joined is None:  # too many: keep what was read as a candidate and start again from here,
+                    # after the delimiter the run ends with if all of it ends the same
+                    best = self._better(best, run)
                     ends = {x[-1:] for x in run}
                     c = ends.pop() if len(ends) == 1 else ""
                     joined = {c + x for x in e} if c and not _is_word(c) else set(e)
@@ -420,6 +434,7 @@ class _PhraseSet:
         self.gate = _Gate(language)
         self.phrases: list[_Phrase] = []
         self.index: dict[str, list[tuple[int, tuple[str, ...]]]] = {}  # key -> (phrase, factor texts to look for)
+        self.keyset: set[str] = set()
         self.unkeyed: list[int] = []
 
     def add(self, label: str, patterns: list[str]) -> None:
@@ -441,6 +456,7 @@ class _PhraseSet:
                 # the text around the key is checked before the phrase runs (unless it is just the key)
                 check = () if k in subs else tuple(sorted(subs))
                 self.index.setdefault(k, []).append((i, check))
+                self.keyset.add(k)
 
     def scan(self, text: str, gated: bool = True) -> dict[str, list[tuple[int, int]]]:
         """All matches of the phrases that could match, by label. `gated=False` runs every phrase (the gate
@@ -450,12 +466,10 @@ class _PhraseSet:
         folded = text.casefold()
         index = self.index
         cand: set[int] = set()
-        for k in self.gate.keys(folded):
-            entries = index.get(k)
-            if entries:
-                for i, check in entries:
-                    if i not in cand and (not check or any(sub in folded for sub in check)):
-                        cand.add(i)
+        for k in self.keyset.intersection(self.gate.keys(folded)):
+            for i, check in index[k]:
+                if i not in cand and (not check or any(sub in folded for sub in check)):
+                    cand.add(i)
         for i in self.unkeyed:
             subs = self.phrases[i].substrings
             if subs is None or any(s in folded for s in subs):
@@ -464,11 +478,14 @@ class _PhraseSet:
 
     def _collect(self, text: str, which: Iterable[int]) -> dict[str, list[tuple[int, int]]]:
         found: dict[str, list[tuple[int, int]]] = {}
+        phrases = self.phrases
         for i in which:
-            ph = self.phrases[i]
-            for m in ph.pattern.finditer(text):
-                if m.end() > m.start():
-                    found.setdefault(ph.label, []).append(m.span())
+            ph = phrases[i]
+            if ph.pattern.search(text) is None:  # most candidates do not match: no iterator for them
+                continue
+            spans = [m.span() for m in ph.pattern.finditer(text) if m.end() > m.start()]
+            if spans:
+                found.setdefault(ph.label, []).extend(spans)
         return found
 
 
@@ -506,8 +523,10 @@ class PhraseBook:
             # open: wh-words and choices; polar: yes/no particles, inversions, requests for information;
             # tags: tag questions that lean on what came before; exclude: declaratives holding a marker word
             self.phrases.add("?" + kind, _check(q.get(kind), f"{source}: question {kind}"))
-        timeline = _check(data.get("timeline"), f"{source}: timeline")
-        self.timeline = re.compile("|".join(f"(?:{p})" for p in timeline), re.IGNORECASE) if timeline else None
+        # an explanation that is only a time inside an offer belongs to the offer; one that is only a cause
+        # inside a blaming sentence belongs to the blame
+        self.timeline = self._union(data.get("timeline"), f"{source}: timeline")
+        self.cause = self._union(data.get("cause"), f"{source}: cause")
         # consent tags (可以吗 / is that okay?): on an offer they are part of the offer, not a satisfaction check
         self.phrases.add("?consent", _check(data.get("consent"), f"{source}: consent"))
         self.sentence = _SENTENCE.get(self.language, _SENTENCE["en"])
@@ -518,6 +537,11 @@ class PhraseBook:
         for name, pats in (data.get("topics") or {}).items():
             self.topic_names.append(name)
             self.topic_phrases.add(name, _check(pats, f"{source}: topic {name}"))
+
+    @staticmethod
+    def _union(patterns: list[str] | None, source: str) -> re.Pattern[str] | None:
+        pats = _check(patterns, source)
+        return re.compile("|".join(f"(?:{p})" for p in pats), re.IGNORECASE) if pats else None
 
     @classmethod
     def load(cls, lang: str, directory: Path = PHRASES_DIR) -> PhraseBook:
@@ -630,12 +654,8 @@ class ActDetector:
         if said and Act.DISCLOSE_ACCOUNT.value in found:
             self._drop_read_back(found, text, layout, said)
 
-        if Act.EXPLAIN.value in found and Act.OFFER.value in found and book.timeline is not None:
-            # a time promised inside an offer is part of the offer
-            offer_clauses = {c for s in found[Act.OFFER.value] for c in layout.clauses(*s)}
-            kept = [s for s in found[Act.EXPLAIN.value]
-                    if not (book.timeline.search(text, *s) and any(c in offer_clauses for c in layout.clauses(*s)))]
-            self._replace(found, Act.EXPLAIN.value, kept)
+        self._yield(found, Act.EXPLAIN.value, Act.OFFER.value, book.timeline, text, layout)
+        self._yield(found, Act.EXPLAIN.value, Breach.BLAME_CUSTOMER.value, book.cause, text, layout)
         sat = found.get(Act.CONFIRM_SATISFACTION.value)
         if sat and Act.OFFER.value in found and markers.get("consent"):
             # "我两小时内给您回电，您看可以吗？": the tag asks consent to the offer, it does not check satisfaction
@@ -667,6 +687,17 @@ class ActDetector:
         return det
 
     # ------------------------------------------------------------------ label interplay
+    def _yield(self, found: dict[str, list[tuple[int, int]]], label: str, other: str, kind: re.Pattern[str] | None,
+               text: str, layout: _Layout) -> None:
+        """Drop spans of `label` whose words are of `kind` and that share a sentence with `other`: a time
+        promised inside an offer is part of the offer; "because you…" in a blaming sentence is the blame."""
+        if kind is None or label not in found or other not in found:
+            return
+        with_other = {i for s in found[other] for i in layout.sentences_of(*s)}
+        kept = [s for s in found[label]
+                if not (kind.search(text, *s) and any(i in with_other for i in layout.sentences_of(*s)))]
+        self._replace(found, label, kept)
+
     @staticmethod
     def _replace(found: dict[str, list[tuple[int, int]]], label: str, kept: list[tuple[int, int]]) -> None:
         if kept:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -30,8 +31,37 @@ from server.protocol import (
     error,
 )
 
-router = APIRouter()
 log = logging.getLogger("callcoach.ws")
+
+
+@asynccontextmanager
+async def _speech_lifespan(app):
+    """At server start, warm the speech models in the background (when installed): the first voice
+    call then does not wait for TensorFlow and Whisper to load. The server answers at once."""
+    try:
+        from server.speech.call_audio import start_background
+    except ImportError:
+        yield
+        return
+    tasks = start_background(app.state.ctx)
+    try:
+        yield
+    finally:
+        for t in tasks:
+            t.cancel()
+
+
+router = APIRouter(lifespan=_speech_lifespan)
+
+
+@router.get("/api/speech", tags=["voice"])
+def speech_status() -> dict[str, Any]:
+    """Whether voice calls are available here and how far the model warm-up has got."""
+    try:
+        from server.speech.call_audio import status
+    except ImportError:
+        return {"available": False, "state": "unavailable", "parts": {}}
+    return status()
 
 
 class CallConnection:
@@ -44,6 +74,7 @@ class CallConnection:
         self.closed = False
         self.voice: Any = None  # the voice pipeline, when the call was started with `audio`
         self.last_activity = 0.0  # call clock of the last agent activity (for the silence timer)
+        self.turn_lock = asyncio.Lock()  # one turn at a time (voice turns run beside the receive loop)
 
     # ------------------------------------------------------------------ sending
     async def send(self, msg: dict[str, Any]) -> None:
@@ -70,6 +101,9 @@ class CallConnection:
         try:
             while not self.closed:
                 timeout = self._next_deadline()
+                if timeout is not None and timeout <= 0:  # due, even while audio frames keep coming
+                    await self._on_timer()
+                    continue
                 try:
                     raw = await asyncio.wait_for(self.ws.receive(), timeout=timeout)
                 except asyncio.TimeoutError:
@@ -105,12 +139,15 @@ class CallConnection:
         return self.rt.scenario.silence_timeout_s or self.ctx.settings.silence_timeout_s
 
     def _next_deadline(self) -> float | None:
+        """Seconds until the next timer (time limit or silence prompt); <= 0 when it is due."""
         if self.rt is None or self.rt.finished:
             return None
         deadline = self.rt.remaining()
         if self.voice is None or not self.voice.busy():
             deadline = min(deadline, self._silence_limit() - (self.rt.elapsed() - self.last_activity))
-        return max(0.01, deadline)
+        elif self.voice is not None:
+            deadline = min(deadline, 0.25)  # look again soon: the voice may go quiet without a frame
+        return deadline
 
     def touch(self) -> None:
         if self.rt is not None:
@@ -123,10 +160,17 @@ class CallConnection:
         if rt.remaining() <= 0:
             await self.finish("time_limit")
             return
-        reply = await rt.silence(on_delta=self._delta_sender(rt.next_idx))
-        self.touch()
-        if reply is not None:
-            await self._send_reply(reply)
+        if self.voice is not None and self.voice.busy():
+            return  # not silent after all (the voice became busy since the deadline was computed)
+        if self.rt.elapsed() - self.last_activity < self._silence_limit():
+            return
+        async with self.turn_lock:
+            if rt.finished:
+                return
+            reply = await rt.silence(on_delta=self._delta_sender(rt.next_idx))
+            self.touch()  # (also when there was no reply: the timer must not fire again at once)
+            if reply is not None:
+                await self._send_reply(reply)
 
     # ------------------------------------------------------------------ frames
     async def _on_text_frame(self, text: str) -> None:
@@ -151,7 +195,8 @@ class CallConnection:
         except ValidationError as exc:
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first["loc"][1:])
-            await self.send_error(ErrorCode.BAD_MESSAGE, f"{field}: {first['msg']} / 消息字段错误")
+            code = ErrorCode.BAD_AUDIO if field.startswith("audio") else ErrorCode.BAD_MESSAGE
+            await self.send_error(code, f"{field}: {first['msg']} / 消息字段错误")
             return
         try:
             if isinstance(msg, StartMsg):
@@ -183,6 +228,9 @@ class CallConnection:
     async def on_start(self, msg: StartMsg) -> None:
         if self.rt is not None:
             raise CallError(ErrorCode.ALREADY_STARTED, "the call has already started / 通话已开始")
+        voice_cls = self._voice_class() if msg.audio is not None else None
+        if voice_cls is not None:
+            voice_cls.check_format(msg.audio)  # refuse bad audio before a session exists
         if msg.resume:
             rt = self.registry.attach(msg.resume)
             resumed = True
@@ -197,8 +245,8 @@ class CallConnection:
             resumed = False
         self.rt = rt
         self.touch()
-        if msg.audio is not None:
-            await self._start_voice(msg)
+        if voice_cls is not None:
+            await self._start_voice(voice_cls, msg, resumed)
         started = {
             "type": "started",
             "session_id": rt.id,
@@ -220,28 +268,49 @@ class CallConnection:
         if self.voice is not None and not resumed:
             await self.voice.speak(0, rt.opening_text)
 
-    async def _start_voice(self, msg: StartMsg) -> None:
+    @staticmethod
+    def _voice_class():
         try:
-            from server.speech.call_audio import VoiceCall  # the voice issue adds this module
+            from server.speech.call_audio import VoiceCall
         except ImportError:
             raise CallError(ErrorCode.BAD_AUDIO, "voice calls are not available on this server / 本服务器不支持语音通话") from None
-        self.voice = await VoiceCall.create(self, msg.audio)
+        return VoiceCall
+
+    async def _start_voice(self, voice_cls, msg: StartMsg, resumed: bool) -> None:
+        try:
+            self.voice = await voice_cls.create(self, msg.audio)
+        except Exception as exc:
+            rt, self.rt = self.rt, None
+            if rt is not None and not resumed:  # a call that never started: not left half-open
+                self.registry.remove(rt)
+                rt.finish("voice_unavailable", status="abandoned")
+            elif rt is not None:
+                self.registry.detach(rt)
+            if isinstance(exc, CallError):
+                raise
+            log.exception("voice call could not start")
+            raise CallError(ErrorCode.BAD_AUDIO, f"voice call could not start: {exc} / 语音通话无法开始") from None
 
     async def on_text(self, msg: TextMsg) -> None:
-        rt = self._require_call()
-        self.touch()
-        reply = await rt.agent_says(msg.text.strip(), on_delta=self._delta_sender(rt.next_idx + 1))
-        self.touch()
-        await self._send_reply(reply)
+        async with self.turn_lock:
+            rt = self._require_call()
+            self.touch()
+            reply = await rt.agent_says(msg.text.strip(), on_delta=self._delta_sender(rt.next_idx + 1))
+            self.touch()
+            await self._send_reply(reply)
 
-    async def agent_turn(self, text: str, **kw: Any) -> Reply:
-        """Used by the voice pipeline once a spoken turn is final."""
-        rt = self._require_call()
-        self.touch()
-        reply = await rt.agent_says(text, on_delta=self._delta_sender(rt.next_idx + 1), **kw)
-        self.touch()
-        await self._send_reply(reply)
-        return reply
+    async def agent_turn(self, text: str, *, timing: Any = None, **kw: Any) -> Reply:
+        """Used by the voice pipeline once a spoken turn is final (``kw``: start_s, end_s,
+        interrupted, metrics for CallRuntime.agent_says; ``timing``: the voice turn's stopwatch)."""
+        async with self.turn_lock:
+            rt = self._require_call()
+            self.touch()
+            if timing is not None and self.voice is not None:
+                self.voice.expect_reply(rt.next_idx + 1, timing)
+            reply = await rt.agent_says(text, on_delta=self._delta_sender(rt.next_idx + 1), **kw)
+            self.touch()
+            await self._send_reply(reply)
+            return reply
 
     async def on_end(self) -> None:
         self._require_call()
@@ -265,6 +334,8 @@ class CallConnection:
         async def on_delta(text: str) -> None:
             if self.rt is not None and self.rt.engine.name != "scripted":
                 await self.send({"type": "customer_delta", "turn": turn, "text": text})
+            if self.voice is not None:  # speaking starts on the first sentence, not the whole reply
+                await self.voice.on_delta(turn, text)
         return on_delta
 
     async def _send_reply(self, reply: Reply) -> None:
@@ -273,8 +344,8 @@ class CallConnection:
         await self._send_state()
         if self.voice is not None:
             await self.voice.speak(reply.customer_idx, reply.customer_text)
-        if reply.ended:
-            await self.finish(reply.state.end_reason or "ended")
+        if reply.ended:  # the customer's last words (goodbye, hanging up) are heard before `ended`
+            await self.finish(reply.state.end_reason or "ended", play_out=True)
 
     async def _send_state(self) -> None:
         rt = self.rt
@@ -285,12 +356,12 @@ class CallConnection:
         if hint is not None:
             await self.send({"type": "hint", "key": hint[0], "text": hint[1]})
 
-    async def finish(self, reason: str) -> None:
+    async def finish(self, reason: str, play_out: bool = False) -> None:
         rt = self.rt
         if rt is None:
             return
         if self.voice is not None:
-            await self.voice.drain()
+            await self.voice.drain(play_out=play_out)
         scorecard_id = rt.finish(reason) if not rt.finished else rt.scorecard_id
         await self.send({"type": "ended", "reason": rt.end_reason, "session_id": rt.id, "scorecard_id": scorecard_id})
         self.registry.remove(rt)
