@@ -39,13 +39,14 @@ class GuardPatterns:
     role_swap: tuple[re.Pattern[str], ...]
     accept: tuple[re.Pattern[str], ...]
     injection: tuple[re.Pattern[str], ...]
+    refusal: tuple[re.Pattern[str], ...]
 
 
 @lru_cache(maxsize=4)
 def patterns(lang: str) -> GuardPatterns:
     data = yaml.safe_load(GUARD_PATH.read_text(encoding="utf-8"))[lang]
     comp = lambda key: tuple(re.compile(p, re.IGNORECASE) for p in data.get(key, []))  # noqa: E731
-    return GuardPatterns(comp("role_swap"), comp("accept"), comp("injection"))
+    return GuardPatterns(comp("role_swap"), comp("accept"), comp("injection"), comp("refusal"))
 
 
 def is_injection(text: str, lang: str) -> bool:
@@ -121,8 +122,13 @@ def check_sentence(sentence: str, g: GuardContext) -> str | None:
     return None
 
 
+PUSHING_BACK = frozenset({MoveKind.PUSH_BACK, MoveKind.PUSH_BACK_VAGUE, MoveKind.PUSH_BACK_MISSING, MoveKind.DOUBT})
+
+
 def check_reply(reply: str, g: GuardContext) -> str | None:
     """Whole-reply checks after the last sentence: the move's content must actually be there."""
+    if g.move in PUSHING_BACK and not any(p.search(reply) for p in patterns(g.language).refusal):
+        return "no_push_back"
     if g.required:
         low = reply.lower()
         if not any(r.lower() in low for r in g.required):

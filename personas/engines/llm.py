@@ -23,6 +23,7 @@ import yaml
 
 from personas.engines.base import Engine, EngineContext, EngineEvent
 from personas.engines.guard import (
+    PUSHING_BACK,
     GuardContext,
     check_reply,
     check_sentence,
@@ -109,6 +110,11 @@ def hidden_markers(ctx: EngineContext, shown: str) -> list[str]:
     return marks
 
 
+def needs_whole_reply(ctx: EngineContext, guard: GuardContext) -> bool:
+    """Moves whose content is checked on the whole reply are held back until it is complete."""
+    return bool(guard.required) or ctx.move.kind in PUSHING_BACK
+
+
 def required_markers(ctx: EngineContext) -> list[str] | None:
     """What a reply must contain to do its move: the revealed fact's markers, or identity data."""
     persona = ctx.scenario.persona
@@ -166,7 +172,7 @@ class LLMEngine(Engine):
         for attempt in (1, 2):
             guard.reply_so_far = ""
             try:
-                if guard.required:  # the move's content is checked on the whole reply: hold it back
+                if needs_whole_reply(ctx, guard):  # the move's content is checked on the whole reply
                     sentences = [s async for s in self._guarded(messages, guard, ctx, attempt)]
                     reply = (" " if ctx.language == "en" else "").join(sentences)
                     reason = check_reply(reply, guard) if sentences else "empty"
@@ -210,7 +216,7 @@ class LLMEngine(Engine):
                 reason = check_sentence(sentence, guard)
                 if reason:
                     raise LLMFailure(reason)
-                guard.reply_so_far += sentence if guard.required else ""
+                guard.reply_so_far += sentence if needs_whole_reply(ctx, guard) else ""
                 yield sentence
         rest = buffer.strip()
         if rest:
@@ -278,4 +284,4 @@ class LLMEngine(Engine):
 
 
 GUARD_REASONS = frozenset({"role_swap", "language", "unreleased_fact", "accept_when_refusing", "too_long", "empty",
-                           "repeat", "off_move"})
+                           "repeat", "off_move", "no_push_back"})

@@ -177,3 +177,11 @@ def test_sentence_splitting_and_checks():
     assert check_sentence("Thank you for calling, how may I help?", g) == "role_swap"
     assert check_sentence("It was stuck in Hangzhou.", g) == "unreleased_fact"
     assert check_sentence("Where is my parcel?", g) is None
+
+
+def test_a_push_back_that_does_not_push_back_is_replaced():
+    eng, _ = engine([["好的，我明白了。"], ["嗯嗯。"]])
+    ctx = ctx_for(Move(kind=MoveKind.PUSH_BACK, offer_id="coupon"), lines=["您好。", "送您一张优惠券。"])
+    text = render(eng, ctx)
+    assert [e.detail for e in ctx.events if e.kind == "guard_fail"] == ["no_push_back"] * 2
+    assert ctx.spoken_by == "scripted" and text
