@@ -6,17 +6,23 @@ its objections) come in through `ScenarioMatcher`.
 
 How an utterance is labelled:
 
-1. Every label's phrase list is one compiled alternation; each match that does not overlap one of the
-   label's `exclude` matches is evidence (a span of the words that matched).
-2. A few labels are judged against each other (`_SUPPRESS`): a blaming clause gets no `explain` for its
-   fault attribution, words that are a hold request or a satisfaction check are not also an explanation
-   or an offer, account details inside a paraphrase are the customer's own, and so on. A time promised
-   inside an offer ("技术人员会在四小时内联系您") is part of the offer, not `explain`.
+1. Each phrase (a regex in the YAML) that does not overlap one of its label's `exclude` matches is
+   evidence: a span of the words that matched. Phrases are gated (see "gating" below): an utterance runs
+   only the phrases whose literal words it contains, which keeps ~950 phrases fast.
+2. A few labels are judged against each other (`_SUPPRESS`, `_yield`): a blaming clause gets no `explain`
+   for its fault attribution, words that are a hold request or a satisfaction check are not also an
+   explanation or an offer, account details inside a paraphrase are the customer's own, a time promised
+   inside an offer ("技术人员会在四小时内联系您") is part of the offer, a consent tag on an offer ("您看可以吗",
+   "is that okay?") is not a satisfaction check, and so on.
 3. Questions are found sentence by sentence from interrogative markers (`question` in the YAML). A
    question that is itself a dedicated act (a hold request, a satisfaction check, a paraphrase tag, a
    yes/no offer) is not also `ask_question`: its markers lie inside, or in the clause of, that act's
-   evidence. Wh-words and choices ("还是" / "or") outside the act's own words keep it a real question.
-   Rhetorical questions that carry a forbidden phrase or blame are breaches, not questions.
+   evidence, or the act's words are a question frame ("需要我帮您…吗", "would you like me to…").
+   Wh-words and choices ("还是" / "or") outside the act's own words keep it a real question. Rhetorical
+   questions that carry a forbidden phrase or blame are breaches, not questions. Explanation phrases
+   inside a real question's clause ("您一般是晚上在家吗") are not explanations.
+4. Scenario phrasings (offers, objection answers, secrets, jargon) come last; `said` removes identity
+   values the customer already spoke, and `verified=False` turns a disclosure into `leak_account`.
 """
 
 from __future__ import annotations
@@ -50,25 +56,41 @@ _CLAUSE_BREAK = {
 }
 _QUESTION_END = re.compile(r"[？?]")
 
+# label names as plain strings (enum attribute access is slow in the hot path)
+_ASK_QUESTION = Act.ASK_QUESTION.value
+_CLOSE = Act.CLOSE.value
+_CONFIRM_SATISFACTION = Act.CONFIRM_SATISFACTION.value
+_DISCLOSE_ACCOUNT = Act.DISCLOSE_ACCOUNT.value
+_EMPATHISE = Act.EMPATHISE.value
+_EXPLAIN = Act.EXPLAIN.value
+_GREET = Act.GREET.value
+_HOLD_REQUEST = Act.HOLD_REQUEST.value
+_OFFER = Act.OFFER.value
+_PARAPHRASE = Act.PARAPHRASE.value
+_THANK_WAITING = Act.THANK_WAITING.value
+_WARN_ABUSE = Act.WARN_ABUSE.value
+_BLAME_CUSTOMER = Breach.BLAME_CUSTOMER.value
+_FORBIDDEN_PHRASE = Breach.FORBIDDEN_PHRASE.value
+_LEAK_ACCOUNT = Breach.LEAK_ACCOUNT.value
+
 # Acts whose own wording can be a question; such a question is not also `ask_question`.
-_QUESTION_SHAPED = (Act.HOLD_REQUEST.value, Act.CONFIRM_SATISFACTION.value, Act.PARAPHRASE.value, Act.OFFER.value)
-_WH_OWN = (Act.HOLD_REQUEST.value, Act.CONFIRM_SATISFACTION.value)
+_QUESTION_SHAPED = (_HOLD_REQUEST, _CONFIRM_SATISFACTION, _PARAPHRASE, _OFFER)
+_WH_OWN = (_HOLD_REQUEST, _CONFIRM_SATISFACTION)
 # How labels cancel one another: (label, scope, labels). A span of `label` is dropped when it overlaps
 # ("span"), shares a clause with ("clause") or shares a sentence with ("sentence") a span of one of `labels`.
 _SUPPRESS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     # the words are the other act's: 这是规定 is a breach, 占用您一两分钟 a hold, 这个方案您能接受吗 a check
-    (Act.EXPLAIN.value, "span", (Breach.FORBIDDEN_PHRASE.value, Act.HOLD_REQUEST.value,
-                                 Act.CONFIRM_SATISFACTION.value, Act.THANK_WAITING.value)),
-    (Act.OFFER.value, "span", (Act.CONFIRM_SATISFACTION.value, Act.HOLD_REQUEST.value)),
+    (_EXPLAIN, "span", (_FORBIDDEN_PHRASE, _HOLD_REQUEST, _CONFIRM_SATISFACTION, _THANK_WAITING)),
+    (_OFFER, "span", (_CONFIRM_SATISFACTION, _HOLD_REQUEST)),
     # a blaming clause gets no explain for its fault attribution; a warning gives no explanation
-    (Act.EXPLAIN.value, "clause", (Breach.BLAME_CUSTOMER.value, Act.WARN_ABUSE.value)),
-    (Act.EMPATHISE.value, "clause", (Breach.BLAME_CUSTOMER.value, Breach.FORBIDDEN_PHRASE.value)),
-    (Act.OFFER.value, "clause", (Breach.FORBIDDEN_PHRASE.value, Breach.BLAME_CUSTOMER.value, Act.WARN_ABUSE.value,
-                                 Act.PARAPHRASE.value)),
+    (_EXPLAIN, "clause", (_BLAME_CUSTOMER, _WARN_ABUSE)),
+    (_EMPATHISE, "clause", (_BLAME_CUSTOMER, _FORBIDDEN_PHRASE)),
+    # an offer inside a breach, a warning or a read-back of the customer's words is not an offer
+    (_OFFER, "clause", (_FORBIDDEN_PHRASE, _BLAME_CUSTOMER, _WARN_ABUSE, _PARAPHRASE)),
     # account details inside a paraphrase are the customer's own words read back
-    (Act.DISCLOSE_ACCOUNT.value, "sentence", (Act.PARAPHRASE.value,)),
+    (_DISCLOSE_ACCOUNT, "sentence", (_PARAPHRASE,)),
     # "thank you for calling X" opens a call; with a goodbye in the same sentence it closes one
-    (Act.GREET.value, "sentence", (Act.CLOSE.value,)),
+    (_GREET, "sentence", (_CLOSE,)),
 )
 _VERIFY_TOPICS = ("name", "phone", "dob", "address", "id_number", "account_number", "order_number")
 
@@ -433,7 +455,8 @@ class _PhraseSet:
     def __init__(self, language: str):
         self.gate = _Gate(language)
         self.phrases: list[_Phrase] = []
-        self.index: dict[str, list[tuple[int, tuple[str, ...]]]] = {}  # key -> (phrase, factor texts to look for)
+        # key -> (phrase, the factor text or texts to look for before running it)
+        self.index: dict[str, list[tuple[int, str | tuple[str, ...]]]] = {}
         self.keyset: set[str] = set()
         self.unkeyed: list[int] = []
 
@@ -454,7 +477,9 @@ class _PhraseSet:
                 by_key.setdefault(k, set()).add(_window(sub, k))
             for k, subs in sorted(by_key.items()):
                 # the text around the key is checked before the phrase runs (unless it is just the key)
-                check = () if k in subs else tuple(sorted(subs))
+                check: str | tuple[str, ...] = () if k in subs else tuple(sorted(subs))
+                if len(check) == 1:
+                    check = check[0]  # one text: a plain substring test
                 self.index.setdefault(k, []).append((i, check))
                 self.keyset.add(k)
 
@@ -468,7 +493,9 @@ class _PhraseSet:
         cand: set[int] = set()
         for k in self.keyset.intersection(self.gate.keys(folded)):
             for i, check in index[k]:
-                if i not in cand and (not check or any(sub in folded for sub in check)):
+                if i in cand:
+                    continue
+                if not check or (check in folded if check.__class__ is str else any(sub in folded for sub in check)):
                     cand.add(i)
         for i in self.unkeyed:
             subs = self.phrases[i].substrings
@@ -527,6 +554,7 @@ class PhraseBook:
         # inside a blaming sentence belongs to the blame
         self.timeline = self._union(data.get("timeline"), f"{source}: timeline")
         self.cause = self._union(data.get("cause"), f"{source}: cause")
+        self.price = self._union(data.get("price"), f"{source}: price")
         # consent tags (可以吗 / is that okay?): on an offer they are part of the offer, not a satisfaction check
         self.phrases.add("?consent", _check(data.get("consent"), f"{source}: consent"))
         self.sentence = _SENTENCE.get(self.language, _SENTENCE["en"])
@@ -591,21 +619,38 @@ class ScenarioMatcher:
 
 
 class _Layout:
-    """Sentence and clause boundaries of one utterance."""
+    """Sentence and clause boundaries of one utterance, worked out when first asked for."""
 
-    __slots__ = ("sentences", "clause_starts")
+    __slots__ = ("_text", "_book", "_sentences", "_starts", "_clause_starts")
 
     def __init__(self, text: str, book: PhraseBook):
-        self.sentences: list[tuple[int, int]] = []
-        for m in book.sentence.finditer(text):
-            a, b = m.span()
-            while a < b and text[a].isspace():
-                a += 1
-            while b > a and text[b - 1].isspace():
-                b -= 1
-            if b > a:
-                self.sentences.append((a, b))
-        self.clause_starts = [0] + [m.end() for m in book.clause_break.finditer(text)]
+        self._text = text
+        self._book = book
+        self._sentences: list[tuple[int, int]] | None = None
+        self._starts: list[int] | None = None
+        self._clause_starts: list[int] | None = None
+
+    @property
+    def sentences(self) -> list[tuple[int, int]]:
+        if self._sentences is None:
+            text, out = self._text, []
+            for m in self._book.sentence.finditer(text):
+                a, b = m.span()
+                while a < b and text[a].isspace():
+                    a += 1
+                while b > a and text[b - 1].isspace():
+                    b -= 1
+                if b > a:
+                    out.append((a, b))
+            self._sentences = out
+            self._starts = [a for a, _ in out]
+        return self._sentences
+
+    @property
+    def clause_starts(self) -> list[int]:
+        if self._clause_starts is None:
+            self._clause_starts = [0] + [m.end() for m in self._book.clause_break.finditer(self._text)]
+        return self._clause_starts
 
     def clause(self, pos: int) -> int:
         """Index of the clause holding character `pos`."""
@@ -616,7 +661,9 @@ class _Layout:
 
     def sentences_of(self, a: int, b: int) -> range:
         """Indices of the sentences that characters a..b touch."""
-        starts = [s for s, _ in self.sentences]
+        if self._starts is None:
+            self.sentences  # noqa: B018 - fills _starts
+        starts = self._starts or [0]
         first = max(0, bisect_right(starts, a) - 1)
         last = max(0, bisect_right(starts, max(a, b - 1)) - 1)
         return range(first, last + 1)
@@ -651,26 +698,29 @@ class ActDetector:
         layout = _Layout(text, book)
         found, markers = book.scan(text)
         self._suppress(found, layout)
-        if said and Act.DISCLOSE_ACCOUNT.value in found:
+        if said and _DISCLOSE_ACCOUNT in found:
             self._drop_read_back(found, text, layout, said)
 
-        self._yield(found, Act.EXPLAIN.value, Act.OFFER.value, book.timeline, text, layout)
-        self._yield(found, Act.EXPLAIN.value, Breach.BLAME_CUSTOMER.value, book.cause, text, layout)
-        sat = found.get(Act.CONFIRM_SATISFACTION.value)
-        if sat and Act.OFFER.value in found and markers.get("consent"):
+        self._yield(found, _EXPLAIN, _OFFER, book.timeline, text, layout)
+        self._yield(found, _EXPLAIN, _BLAME_CUSTOMER, book.cause, text, layout)
+        self._yield(found, _EXPLAIN, _DISCLOSE_ACCOUNT, book.price, text, layout)
+        sat = found.get(_CONFIRM_SATISFACTION)
+        if sat and _OFFER in found and markers.get("consent"):
             # "我两小时内给您回电，您看可以吗？": the tag asks consent to the offer, it does not check satisfaction
-            first_offer = min(a for a, _ in found[Act.OFFER.value])
+            first_offer = min(a for a, _ in found[_OFFER])
             kept = [s for s in sat if not (s[0] > first_offer and _overlap(*s, markers["consent"]))]
-            self._replace(found, Act.CONFIRM_SATISFACTION.value, kept)
+            self._replace(found, _CONFIRM_SATISFACTION, kept)
         question_spans, asked = self._questions(text, layout, found, markers)
-        if asked and Act.EXPLAIN.value in found:
+        if asked and _EXPLAIN in found:
             # "您一般是晚上在家吗": words of a question are not an explanation
-            kept = [s for s in found[Act.EXPLAIN.value] if not any(c in asked for c in layout.clauses(*s))]
-            self._replace(found, Act.EXPLAIN.value, kept)
+            kept = [s for s in found[_EXPLAIN] if not any(c in asked for c in layout.clauses(*s))]
+            self._replace(found, _EXPLAIN, kept)
 
-        hits: dict[str, Hit] = {label: Hit(label, [Span(a, b, text[a:b]) for a, b in spans]) for label, spans in found.items()}
+        hits: dict[str, Hit] = {
+            label: Hit(label, [Span(a, b, text[a:b]) for a, b in spans]) for label, spans in found.items()
+        }
         if question_spans:
-            hits[Act.ASK_QUESTION.value] = Hit(Act.ASK_QUESTION.value, question_spans)
+            hits[_ASK_QUESTION] = Hit(_ASK_QUESTION, question_spans)
             det.topics = self._topics(" ".join(s.text for s in question_spans), book)
         if Act.VERIFY_IDENTITY in hits:
             for t in self._topics(" ".join(s.text for s in hits[Act.VERIFY_IDENTITY].spans) + " " + text, book):
@@ -682,7 +732,7 @@ class ActDetector:
             out.extend(self._scenario_hits(text, scenario, hits, said))
         disclosed = [h for h in out if h.label == Act.DISCLOSE_ACCOUNT]
         if disclosed and verified is False:
-            out.append(Hit(Breach.LEAK_ACCOUNT.value, list(disclosed[0].spans)))
+            out.append(Hit(_LEAK_ACCOUNT, list(disclosed[0].spans)))
         det.hits = out
         return det
 
@@ -690,7 +740,8 @@ class ActDetector:
     def _yield(self, found: dict[str, list[tuple[int, int]]], label: str, other: str, kind: re.Pattern[str] | None,
                text: str, layout: _Layout) -> None:
         """Drop spans of `label` whose words are of `kind` and that share a sentence with `other`: a time
-        promised inside an offer is part of the offer; "because you…" in a blaming sentence is the blame."""
+        promised inside an offer is part of the offer; "because you…" in a blaming sentence is the blame; the
+        price of the customer's own plan is their account, not a product fact."""
         if kind is None or label not in found or other not in found:
             return
         with_other = {i for s in found[other] for i in layout.sentences_of(*s)}
@@ -738,11 +789,11 @@ class ActDetector:
                 i = lowered.find(value.lower(), i + 1)
         if not said_clauses:
             return
-        kept = [s for s in found[Act.DISCLOSE_ACCOUNT.value] if not any(c in said_clauses for c in layout.clauses(*s))]
+        kept = [s for s in found[_DISCLOSE_ACCOUNT] if not any(c in said_clauses for c in layout.clauses(*s))]
         if kept:
-            found[Act.DISCLOSE_ACCOUNT.value] = kept
+            found[_DISCLOSE_ACCOUNT] = kept
         else:
-            del found[Act.DISCLOSE_ACCOUNT.value]
+            del found[_DISCLOSE_ACCOUNT]
 
     # ------------------------------------------------------------------ questions
     def _questions(self, text: str, layout: _Layout, found: dict[str, list[tuple[int, int]]],
@@ -761,7 +812,7 @@ class ActDetector:
             polar_m = [s for s in polar_m if not _overlap(*s, excluded)]
             excluded_clauses = {c for s in excluded for c in layout.clauses(*s)}
             ends = [x for x in ends if layout.clause(x) not in excluded_clauses]
-        bad = [s for lab in (Breach.FORBIDDEN_PHRASE.value, Breach.BLAME_CUSTOMER.value) for s in found.get(lab, ())]
+        bad = [s for lab in (_FORBIDDEN_PHRASE, _BLAME_CUSTOMER) for s in found.get(lab, ())]
         shaped = [s for lab in _QUESTION_SHAPED for s in found.get(lab, ())]
         # wh-words may be a check's own words (还有什么可以帮您 / what else can I do); never an offer's
         wh_own = [s for lab in _WH_OWN for s in found.get(lab, ())]
@@ -834,7 +885,7 @@ class ActDetector:
             for p in patterns:
                 m = p.search(text)
                 if m:
-                    out.append(Hit(Act.OFFER.value, [Span(m.start(), m.end(), m.group(0))], ref=offer_id))
+                    out.append(Hit(_OFFER, [Span(m.start(), m.end(), m.group(0))], ref=offer_id))
                     break
         if generic_offer is not None and not any(h.label == Act.OFFER for h in out):
             out.append(generic_offer)  # an offer the scenario does not know: ref stays None
@@ -851,7 +902,7 @@ class ActDetector:
                     continue
                 i = lowered.find(secret.lower())
                 if i >= 0:
-                    out.append(Hit(Act.DISCLOSE_ACCOUNT.value, [Span(i, i + len(secret), text[i : i + len(secret)])]))
+                    out.append(Hit(_DISCLOSE_ACCOUNT, [Span(i, i + len(secret), text[i : i + len(secret)])]))
                     break
         for p in sc.jargon:
             m = p.search(text)

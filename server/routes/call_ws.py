@@ -362,6 +362,7 @@ class CallConnection:
             return
         if self.voice is not None:
             await self.voice.drain(play_out=play_out)
+            await self.voice.close(wait_turns=False)  # the recording is complete before `ended`
         scorecard_id = rt.finish(reason) if not rt.finished else rt.scorecard_id
         await self.send({"type": "ended", "reason": rt.end_reason, "session_id": rt.id, "scorecard_id": scorecard_id})
         self.registry.remove(rt)

@@ -383,7 +383,7 @@ class VoiceCall:
         v = self.rt.scenario.persona.voice
         self.voice_hints = VoiceHints(gender=v.gender, age=v.age)
         self.assembler = PcmAssembler(fmt.sample_rate)
-        self._q: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._q: asyncio.Queue[bytes | None] = asyncio.Queue()  # trainee frames; None = tick
         self._stream_s = 0.0  # trainee audio fed (s of 16 kHz audio)
         self._frame_map: deque[tuple[float, float, float]] = deque()  # (stream_end_s, arrival wall, rec_end_s)
         self._recent: deque[bytes] = deque()  # last ~0.5 s of trainee audio (barge-in noise gate)
@@ -409,6 +409,7 @@ class VoiceCall:
         global _active_calls
         _active_calls += 1
         self._worker = asyncio.create_task(self._work())
+        self._ticker = asyncio.create_task(self._tick())
 
     # ------------------------------------------------------------------ construction
     @staticmethod
@@ -572,12 +573,17 @@ class VoiceCall:
         await self.conn.send_error(ErrorCode.BAD_AUDIO, message, kind=kind, fatal=False)
 
     # ------------------------------------------------------------------ the worker
+    async def _tick(self) -> None:
+        """Wake the worker every 0.1 s when no frame comes (a stalled stream still ends its turn).
+        (Not ``wait_for(queue.get(), 0.1)``: on Python 3.11 with uvloop a cancel can get lost there.)"""
+        while True:
+            await asyncio.sleep(0.1)
+            if self._q.empty():
+                self._q.put_nowait(None)
+
     async def _work(self) -> None:
         while True:
-            try:
-                item = await asyncio.wait_for(self._q.get(), 0.1)
-            except asyncio.TimeoutError:
-                item = None
+            item = await self._q.get()
             events: list[ListenerEvent] = []
             self._feeding = True
             try:
@@ -790,27 +796,34 @@ class VoiceCall:
         tasks = [s.task for s in self.speeches.values() if not s.task.done()]
         if not tasks:
             return
-        if not play_out:
+        if not play_out:  # the agent hung up (or time ran out): the customer stops mid-word
             now = time.monotonic()
             for s in list(self.speeches.values()):
-                if s.active(now):
+                if s.playing(now):
                     await self._interrupt(s, now)
+                elif not s.task.done():
+                    s.cancel()  # never played: stored as the engine said it
             return
         done, pending = await asyncio.wait(tasks, timeout=timeout)
         for t in pending:
             t.cancel()
 
-    async def close(self) -> None:
+    async def close(self, wait_turns: bool = True) -> None:
+        """End of the call (``wait_turns=False``) or of the socket: stop listening and speaking,
+        close the recording and store its summary. Idempotent."""
         global _active_calls
         if self.closed:
             return
         self.closed = True
         _active_calls -= 1
+        self._ticker.cancel()
         self._worker.cancel()
         me = asyncio.current_task()
         turn_tasks = [t for t in self._turn_tasks if t is not me and not t.done()]
-        if turn_tasks:  # a reply in progress finishes (it is stored either way), but not forever
+        if turn_tasks and wait_turns:  # socket gone: a reply in progress is finished and stored
             await asyncio.wait(turn_tasks, timeout=15)
+        for t in turn_tasks:
+            t.cancel()
         now = time.monotonic()
         for sp in list(self.speeches.values()):
             if not sp.task.done():
@@ -818,8 +831,7 @@ class VoiceCall:
                 if sp.play_start is not None:
                     with contextlib.suppress(ValueError):
                         self.recorder.truncate_customer(self.rec_t(sp.play_start + sp.played_s(now)))
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self._worker
+        await asyncio.wait({self._worker, self._ticker}, timeout=5)
         with contextlib.suppress(Exception):
             await self.listener.session.aclose()
         try:
