@@ -101,11 +101,13 @@ async def bare_reaction(client, lang: str, scenario, history: list[HistoryTurn])
     return r.choices[0].message.content or ""
 
 
-def accepts(text: str, lang: str) -> bool:
-    return any(p.search(text) for p in patterns(lang).accept)
+def pushes_back(text: str, lang: str) -> bool:
+    """A reply pushes back when it challenges or refuses (guard `refusal` cues) without agreeing."""
+    pats = patterns(lang)
+    return any(p.search(text) for p in pats.refusal) and not any(p.search(text) for p in pats.accept)
 
 
-async def run(base_url: str, max_turns: int) -> dict:
+async def run(base_url: str, max_turns: int, bare_only: bool = False) -> dict:
     from openai import AsyncOpenAI
 
     settings = Settings(llm_base_url=base_url, llm_first_token_timeout_s=60, llm_total_timeout_s=120)
@@ -133,7 +135,12 @@ async def run(base_url: str, max_turns: int) -> dict:
                     offers["offers"] += 1
                     offers["director_push_back"] += move.kind in PUSH_BACK
                     bare = await bare_reaction(raw_client, lang, scenario, history)
-                    offers["bare_llm_push_back"] += not accepts(bare, lang)
+                    offers["bare_llm_push_back"] += pushes_back(bare, lang)
+                    offers.setdefault("bare_samples", []).append(bare)
+            if bare_only:  # the customer's side comes from the scripted engine: fast and the same every run
+                history.append(HistoryTurn("customer", engine.fallback.line(
+                    EngineContext(scenario, lang, move, d.state, len(history), 1, list(history)))))
+                continue
             ctx = EngineContext(scenario, lang, move, d.state, len(history), 1, list(history))
             n0 = len(client.records)
             t0 = time.perf_counter()
@@ -182,6 +189,7 @@ async def run(base_url: str, max_turns: int) -> dict:
         "offers": offers["offers"],
         "push_back_share_director": round(offers["director_push_back"] / n_offers, 3),
         "push_back_share_bare_llm": round(offers["bare_llm_push_back"] / n_offers, 3),
+        "bare_llm_samples": offers.get("bare_samples", [])[:20],
         "guard_failures": {},
     }
     for t in turns:
@@ -195,10 +203,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--base-url", default="http://127.0.0.1:8081/v1")
     ap.add_argument("--turns", type=int, default=100)
+    ap.add_argument("--bare-only", action="store_true", help="only the offer push-back comparison (fast)")
     args = ap.parse_args()
-    result = asyncio.run(run(args.base_url, args.turns))
+    result = asyncio.run(run(args.base_url, args.turns, args.bare_only))
     print(json.dumps(result["summary"], indent=2, ensure_ascii=False))
-    out = ROOT / "benchmarks" / "results" / "llm_customer.json"
+    out = ROOT / "benchmarks" / "results" / ("llm_customer_offers.json" if args.bare_only else "llm_customer.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     result["command"] = f"python benchmarks/llm_customer.py --base-url {args.base_url} --turns {args.turns}"
     out.write_text(json.dumps(result, indent=2, ensure_ascii=False))
