@@ -835,7 +835,9 @@ class VoiceCall:
         with contextlib.suppress(Exception):
             await self.listener.session.aclose()
         try:
-            info = self.recorder.close()
+            # to the end of what the trainee hears: customer audio sent ahead of the clock is kept
+            end = max(self.recorder.now_s(), self.recorder.trainee_end_s(), self.rec_t(self.customer_free_at))
+            info = self.recorder.close(end_s=end)
             log.info("call %s: recording %s, %.1fs", self.rt.id, info.path, info.duration_s)
             voice = dict((self.rt.session.info or {}).get("voice", {}))
             recs = voice.get("recordings", [])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import io
 import json
 import os
@@ -134,9 +135,14 @@ def voice_server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def quiet_server(tmp_path_factory):
-    """Short silence timeout, and edge-tts forced (unreachable here: it must fall back mid-call)."""
-    srv = _serve(_data_dir(tmp_path_factory.mktemp("quiet")), CALLCOACH_SILENCE_TIMEOUT_S="4",
-                 CALLCOACH_TTS_ENGINE="edge")
+    """Short silence timeout; edge-tts forced (unreachable here: it must fall back mid-call); Vosk
+    configured with the packaged Korean model only (zh / en calls must fall back to Whisper)."""
+    env = {"CALLCOACH_SILENCE_TIMEOUT_S": "4", "CALLCOACH_TTS_ENGINE": "edge"}
+    from server.speech.models import packaged_vosk_model
+
+    if importlib.util.find_spec("vosk") is not None and packaged_vosk_model("ko") is not None:
+        env["CALLCOACH_VOSK_MODEL_PATH"] = "package:ko"
+    srv = _serve(_data_dir(tmp_path_factory.mktemp("quiet")), **env)
     try:
         _wait_speech_ready(srv)
         yield srv
@@ -421,10 +427,12 @@ def test_barge_in_interrupts_and_truncates_the_customer(voice_server, speech):
         c = await VoiceClient.connect(srv.ws)
         started = await c.start("zh")
         opening = started["opening"]["text"]
-        # talk over the opening as soon as it starts playing
+        # talk over the opening as soon as it starts playing; the player reports it started late
         while not [f for f in c.frames if f.turn == 0]:
             await asyncio.sleep(0.01)
+        t_first = c.frames[0].t
         await c.stream(silence(0.2))
+        await c.send({"type": "playback", "turn": 0, "played_ms": 50})  # 50 ms heard after ~200 ms
         since = c.mark()
         t_talk = time.monotonic()
         await c.stream(pcm)
@@ -433,6 +441,8 @@ def test_barge_in_interrupts_and_truncates_the_customer(voice_server, speech):
         intr = await c.wait("interrupt", since=0)
         t_intr = next(t for t, m in c.msgs if m["type"] == "interrupt")
         assert intr["turn"] == 0 and 0 < intr["played_ms"]
+        # the server went by the report (150 ms behind its own clock), not by the time sent
+        assert intr["played_ms"] < (t_intr - t_first) * 1000 - 80, (intr, t_intr - t_first)
         assert t_intr < t_done, "barge-in must happen while the trainee is still talking"
         final = await c.wait("transcript", since=since, where=lambda m: m["final"] and m["text"])
         reply = await c.wait("customer", since=since)
@@ -638,6 +648,7 @@ def test_edge_configured_but_offline_falls_back_mid_call(quiet_server):
 
     started, c = run(go())
     assert started["audio"]["tts"]["engine"] == "edge"  # as configured; it fell back to piper per sentence
+    assert started["audio"]["stt"] == "whisper"  # Vosk has no English model here (Korean only)
     assert not c.of("error")
 
 
