@@ -25,17 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.conftest import start_server  # noqa: E402
+from tests.personas.test_director import GOOD_ZH  # noqa: E402
 from tests.wsclient import CallClient  # noqa: E402
 
-LINES = [
-    "您好，顺达快递客服中心，工号3021，很高兴为您服务。",
-    "为了保障您的信息安全，请问您的姓名和手机号后四位是多少？",
-    "非常抱歉，我完全理解您现在着急的心情。请问具体是什么情况呢？",
-    "您的意思是快件三天没动，之前还承诺过第二天到，对吗？",
-    "这样，我马上为您安排免费加急重发，明天送到，您看可以吗？",
-    "请问还有其他可以帮您的吗？",
-    "感谢您的来电，祝您生活愉快，再见。",
-]
+LINES = GOOD_ZH  # the exemplary parcel call (tests/personas/test_director.py)
 
 
 async def caller(url: str, turns: int, out: list[float], think: float = 0.0, k: int = 0) -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from personas.library import load_library
 from tests.web_client.conftest import api, make_context, PageProbe
+from tests.personas.test_director import GOOD_ZH
 
 pytestmark = pytest.mark.browser
 
@@ -26,15 +27,7 @@ EN_LINES = [
     "Here's what I can do: I'll arrange a free express reship today so it arrives tomorrow. Would that work?",
 ]
 
-GOOD_CALL_ZH = [
-    "您好，顺达快递客服中心，工号3021，很高兴为您服务。",
-    "为了保障您的信息安全，请问您的姓名和手机号后四位是多少？",
-    "非常抱歉，我完全理解您现在着急的心情。请问具体是什么情况呢？",
-    "您的意思是快件三天没动，之前还承诺过第二天到，对吗？",
-    "这样，我马上为您安排免费加急重发，明天送到，您看可以吗？",
-    "请问还有其他可以帮您的吗？",
-    "感谢您的来电，祝您生活愉快，再见。",
-]
+GOOD_CALL_ZH = GOOD_ZH  # the exemplary parcel call, shared with the director tests
 
 
 def customer_count(page) -> int:
