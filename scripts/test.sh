@@ -8,9 +8,12 @@ PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 cd "$ROOT"
 bash scripts/install.sh --all
 
-export CALLCOACH_TEST_PG_URL="${CALLCOACH_TEST_PG_URL:-$(bash scripts/start_postgres.sh)}"
+# assigned, then exported: `export X=$(cmd)` would hide a failing start script from `set -e`
+CALLCOACH_TEST_PG_URL="${CALLCOACH_TEST_PG_URL:-$(bash scripts/start_postgres.sh | tail -n 1)}"
+export CALLCOACH_TEST_PG_URL
 if [[ -f scripts/start_llm_server.sh ]]; then
-    export CALLCOACH_TEST_LLM_URL="${CALLCOACH_TEST_LLM_URL:-$(bash scripts/start_llm_server.sh)}"
+    CALLCOACH_TEST_LLM_URL="${CALLCOACH_TEST_LLM_URL:-$(bash scripts/start_llm_server.sh | tail -n 1)}"
+    export CALLCOACH_TEST_LLM_URL
     trap 'bash scripts/start_llm_server.sh stop >/dev/null 2>&1 || true' EXIT
 fi
 export CALLCOACH_TEST_ARTIFACTS="${CALLCOACH_TEST_ARTIFACTS:-$ROOT/test-artifacts}"

@@ -21,6 +21,22 @@ ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("CALLCOACH_TEST_PG_URL")  # e.g. postgresql+psycopg://callcoach:callcoach@127.0.0.1/callcoach_test
 
 
+def _check_pg_url(url: str | None) -> None:
+    """A malformed URL (e.g. a start script's chatter captured with it) must stop the run at once, with the
+    value shown, instead of surfacing as dozens of server start-up errors."""
+    if not url:
+        return
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+    try:
+        make_url(url)
+    except ArgumentError:
+        raise pytest.UsageError(f"CALLCOACH_TEST_PG_URL is not a database URL: {url!r}") from None
+
+
+_check_pg_url(PG_URL)
+
+
 def _backends() -> list:
     params = [pytest.param("sqlite", id="sqlite")]
     if PG_URL:
