@@ -15,7 +15,7 @@ import yaml
 
 CUES_PATH = Path(__file__).resolve().parent / "cues.yaml"
 KINDS = ("customer_accept", "customer_reject", "customer_thanks", "customer_done", "customer_upset",
-         "customer_objection", "time_frame", "weak_offer", "agent_abuse")
+         "customer_objection", "time_frame", "weak_offer")
 _ESCAPE = re.compile(r"\\.")
 
 

@@ -761,20 +761,7 @@ def b_leak(c: CallFacts, spec: BlockerSpec) -> list[BlockerHit]:
 
 
 def b_abuse(c: CallFacts, spec: BlockerSpec) -> list[BlockerHit]:
-    out = []
-    for t in c.agent:
-        q = None
-        for label in ("abuse", "insult"):  # the shared detector's label, once it has one
-            if label in t.labels:
-                q = c.quote(t, label)
-                break
-        if q is None:
-            m = c.search("agent_abuse", t)
-            if m:
-                q = m.group(0).strip()
-        if q:
-            out.append(BlockerHit(t.idx, q, "blocker_abuse"))
-    return out
+    return [BlockerHit(t.idx, c.quote(t, Breach.ABUSE), "blocker_abuse") for t in c.agent if Breach.ABUSE in t.labels]
 
 
 @dataclass(frozen=True)

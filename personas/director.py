@@ -134,13 +134,17 @@ class Director:
         if s.turn == 1 and (Act.GREET in labels or Act.SELF_IDENTIFY in labels):
             progress = True
             s.trust = _clamp(s.trust + 3 * ((Act.GREET in labels) + (Act.SELF_IDENTIFY in labels)))
-        rude = Breach.FORBIDDEN_PHRASE in labels or Breach.BLAME_CUSTOMER in labels
+        rude = (Breach.FORBIDDEN_PHRASE in labels or Breach.BLAME_CUSTOMER in labels
+                or Breach.ABUSE in labels)
         if Breach.FORBIDDEN_PHRASE in labels:
             s.anger = _clamp(s.anger + r.forbidden_anger)
             s.trust = _clamp(s.trust - 10)
         if Breach.BLAME_CUSTOMER in labels:
             s.anger = _clamp(s.anger + r.blame_anger)
             s.trust = _clamp(s.trust - 15)
+        if Breach.ABUSE in labels:
+            s.anger = _clamp(s.anger + r.insult_anger)
+            s.trust = _clamp(s.trust - 30)
         if rude:
             s.breaches += 1
         if Breach.FILLER in labels:
@@ -195,7 +199,7 @@ class Director:
             return self._end(MoveKind.HANG_UP, "customer_hung_up", "the call dragged on too long")
         if rude:
             s.patience -= 1
-            return self._after_escalation_checks(MoveKind.REACT_RUDE, "the agent was rude or blamed the customer")
+            return self._after_escalation_checks(MoveKind.REACT_RUDE, "the agent was rude, insulting or blamed the customer")
         if interrupted and s.anger >= 40:
             return self._move(MoveKind.OBJECT_INTERRUPTION, reason="the agent talked over the customer")
 

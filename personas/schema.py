@@ -123,6 +123,7 @@ class Rules(Strict):
     explain_calm: int = 4
     forbidden_anger: int = 20
     blame_anger: int = 25
+    insult_anger: int = 50  # the agent insults or swears at the customer (detector label `abuse`)
     filler_anger: int = 2
     repeat_anger: int = 8
     interrupt_anger: int = 10

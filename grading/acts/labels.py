@@ -36,6 +36,7 @@ class Breach(StrEnum):
     BLAME_CUSTOMER = "blame_customer"  # 是您自己没看清楚 / that's your own fault
     FILLER = "filler"  # colloquial filler the norm bans (嗯嗯, 哎呀, 搞定, yeah yeah, gonna)
     LEAK_ACCOUNT = "leak_account"  # disclose_account before identity verified (contextual)
+    ABUSE = "abuse"  # insults or swears at the customer (a compliance blocker; the customer reacts at once)
 
 
 ALL_LABELS: tuple[str, ...] = tuple(a.value for a in Act) + tuple(b.value for b in Breach)

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from grading.acts.detector import ActDetector, ScenarioMatcher
-from grading.acts.evaluate import Score, evaluate, load_items, split, table
-from grading.acts.labels import UTTERANCE_LABELS, Act, Breach
+from grading.acts.evaluate import SET_LABELS, Score, evaluate, load_items, split, table
+from grading.acts.labels import Act, Breach
 
 DATA = Path(__file__).parent / "data" / "act_labels.yaml"
 ITEMS = load_items(DATA)
@@ -61,7 +61,7 @@ def test_split_is_deterministic_disjoint_and_stratified():
     assert not {i["id"] for i in dev} & {i["id"] for i in test}
     assert len(dev) + len(test) == len(ITEMS)
     for lang in ("zh", "en"):
-        for label in UTTERANCE_LABELS:
+        for label in SET_LABELS:
             for half in (dev, test):
                 assert any(i["lang"] == lang and label in i["labels"] for i in half), (lang, label)
 
@@ -84,9 +84,41 @@ def test_precision_and_recall_on_the_labelled_set(capsys):
 def test_every_label_has_support_in_both_languages():
     full, _ = evaluate(ITEMS, DETECTOR)
     for lang in ("zh", "en"):
-        for label in UTTERANCE_LABELS:
+        for label in SET_LABELS:
             sc: Score = full[(lang, label)]
             assert sc.tp + sc.fn > 0, (lang, label)
+
+
+# ---------------------------------------------------------------------------------------------- abuse
+
+@pytest.mark.parametrize("text, lang, words", [
+    ("你有病吧！", "zh", "你有病"), ("滚！", "zh", "滚"), ("你给我滚出去，别再打来了。", "zh", "你给我滚"),
+    ("闭嘴，听我说。", "zh", "闭嘴"), ("你是不是有病啊？", "zh", "你是不是有病"), ("你怎么这么笨", "zh", "你怎么这么笨"),
+    ("您这个二百五", "zh", "二百五"), ("他妈的烦死了", "zh", "他妈"),
+    ("You're an idiot.", "en", "You're an idiot"), ("Shut up and listen.", "en", "Shut up"),
+    ("Are you stupid?", "en", "Are you stupid"), ("That's a stupid question.", "en", "stupid question"),
+    ("What the fuck do you want?", "en", "fuck"),
+])
+def test_insults_are_abuse_with_the_insult_as_evidence(text, lang, words):
+    det = DETECTOR.detect(text, lang)
+    assert [s.text for h in det.get(Breach.ABUSE) for s in h.spans] == [words]
+
+
+@pytest.mark.parametrize("text, lang", [
+    ("请问您的滚筒洗衣机是什么型号？", "zh"), ("请问您有病历吗？", "zh"), ("您有病史吗？", "zh"),
+    ("这个套餐每月二百五十元。", "zh"), ("您妈妈的卡已经解冻了。", "zh"), ("他妈妈的电话是多少？", "zh"),
+    ("这是一款傻瓜相机。", "zh"), ("您需要去神经病学科复查。", "zh"),
+    ("I know how slow this has been for you.", "en"), ("The charge will go away by Friday.", "en"),
+    ("I'm shutting down the old ticket.", "en"), ("This is not a joke, I promise.", "en"),
+])
+def test_service_words_that_look_like_insults_are_not_abuse(text, lang):
+    assert Breach.ABUSE not in DETECTOR.detect(text, lang).labels
+
+
+def test_no_agent_line_in_the_labelled_set_is_taken_for_abuse():
+    full, _ = evaluate(ITEMS, DETECTOR)
+    assert "abuse" not in SET_LABELS
+    assert full[("zh", "abuse")].fp == 0 and full[("en", "abuse")].fp == 0
 
 
 # ---------------------------------------------------------------------------------------------- spans

@@ -73,6 +73,23 @@ def test_rude_agent_makes_the_customer_hang_up(parcel, lang, lines):
     assert moves[-1] == MoveKind.HANG_UP
 
 
+@pytest.mark.parametrize("lang,insult", [("zh", "你有病吧，闭嘴听我说。"), ("en", "Shut up, you idiot.")])
+def test_an_insult_makes_the_angry_customer_hang_up(lang, insult):
+    """Abuse is the shared detector's label: the director reacts to the same words the grader fails."""
+    scenario = load_library().get("parcel-late-angry")
+    d = Director(scenario, lang)
+    d.opening()
+    d.step(d.detect(GOOD_ZH[0] if lang == "zh" else GOOD_EN[0]))
+    before_anger, before_trust = d.state.anger, d.state.trust
+    move = d.step(d.detect(insult))
+    rules = scenario.persona.rules
+    assert move.kind in (MoveKind.REACT_RUDE, MoveKind.HANG_UP)
+    assert d.state.anger >= min(100, before_anger + rules.insult_anger) or d.state.end_reason == "customer_hung_up"
+    assert d.state.trust <= max(0, before_trust - 30)
+    # the angry parcel customer is already near the edge: one insult ends the call
+    assert d.state.end_reason == "customer_hung_up"
+
+
 def test_right_fix_without_empathy_must_work_for_it(parcel):
     lines = [
         "您好，顺达快递客服中心，工号3021。",
