@@ -19,13 +19,45 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = get_settings()
     host = args.host or settings.host
     port = args.port or settings.port
+    ssl: dict[str, str] = {}
+    scheme = "http"
+    if args.https or settings.tls:
+        from server.tls import tls_files
+
+        try:
+            tls = tls_files(settings.data_dir, host, settings.tls_certfile, settings.tls_keyfile)
+        except (FileNotFoundError, ValueError) as e:
+            print(e, file=sys.stderr)
+            return 2
+        ssl = {"ssl_certfile": str(tls.certfile), "ssl_keyfile": str(tls.keyfile)}
+        scheme = "https"
     app = create_app(settings)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    print(f"CallCoach is running: open http://{shown}:{port}/  (Ctrl+C to stop)", flush=True)
-    print(f"CallCoach 已启动：请在浏览器打开 http://{shown}:{port}/", flush=True)
+    print(f"CallCoach is running: open {scheme}://{shown}:{port}/  (Ctrl+C to stop)", flush=True)
+    print(f"CallCoach 已启动：请在浏览器打开 {scheme}://{shown}:{port}/", flush=True)
+    for line in _classroom_lines(host, port, scheme, bool(ssl) and tls.self_signed):
+        print(line, flush=True)
     uvicorn.run(app, host=host, port=port, log_level=args.log_level, ws_max_size=settings.max_message_bytes * 4,
-                ws_per_message_deflate=False)  # deflate costs ~1.5 ms per message; our messages are small
+                ws_per_message_deflate=False,  # deflate costs ~1.5 ms per message; our messages are small
+                **ssl)
     return 0
+
+
+def _classroom_lines(host: str, port: int, scheme: str, self_signed: bool) -> list[str]:
+    """What to tell students on other machines: the LAN address, and why voice needs HTTPS there."""
+    if host not in ("0.0.0.0", "::"):
+        return []
+    from server.tls import local_addresses
+
+    lines = []
+    for addr in local_addresses():
+        lines.append(f"  students / 学员: {scheme}://{addr}:{port}/")
+    if lines and scheme == "http":
+        lines.append("  Voice needs HTTPS on other machines: add --https. / 其他电脑上用语音需要 HTTPS：请加 --https 启动。")
+    if lines and self_signed:
+        lines.append("  Self-signed certificate: each browser warns once; choose Advanced -> Proceed. / "
+                     "自签名证书：浏览器首次会提示不安全，选择“高级”→“继续前往”。")
+    return lines
 
 
 def cmd_scenarios(args: argparse.Namespace) -> int:
@@ -95,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host")
     s.add_argument("--port", type=int)
     s.add_argument("--log-level", default="info")
+    s.add_argument("--https", action="store_true",
+                   help="serve HTTPS (voice from other machines) / 启用 HTTPS（其他电脑使用语音需要）")
     s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("scenarios", help="list scenarios / 列出场景")

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     # web
     host: str = "127.0.0.1"
     port: int = 8000
+    tls: bool = False  # serve HTTPS (browsers allow the microphone only on HTTPS or localhost)
+    tls_certfile: Path | None = None  # your own certificate; without it a self-signed one is made in data_dir/tls
+    tls_keyfile: Path | None = None
 
     # LLM engine (OpenAI-compatible)
     llm_base_url: str | None = None

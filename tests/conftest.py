@@ -69,14 +69,15 @@ class LiveServer:
     data_dir: Path
     db_url: str
     log_path: Path
+    scheme: str = "http"  # "https" when started with CALLCOACH_TLS=1
 
     @property
     def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     @property
     def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws/call"
+        return f"{'wss' if self.scheme == 'https' else 'ws'}://127.0.0.1:{self.port}/ws/call"
 
     def kill9(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
@@ -107,13 +108,15 @@ def start_server(data_dir: Path, db_url: str, extra_env: dict[str, str] | None =
     log = open(log_path, "wb")
     proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--log-level", "warning"], cwd=ROOT,
                             env=env, stdout=log, stderr=subprocess.STDOUT)
+    scheme = "https" if env.get("CALLCOACH_TLS", "").lower() in ("1", "true") else "http"
     deadline = time.time() + 60
     while time.time() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited: {log_path.read_text(errors='replace')}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1).status_code == 200:
-                return LiveServer(proc, port, data_dir, db_url, log_path)
+            # only "is it up": TLS tests check the certificate themselves
+            if httpx.get(f"{scheme}://127.0.0.1:{port}/api/health", timeout=1, verify=False).status_code == 200:
+                return LiveServer(proc, port, data_dir, db_url, log_path, scheme)
         except httpx.HTTPError:
             time.sleep(0.1)
     proc.kill()

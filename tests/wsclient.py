@@ -16,8 +16,8 @@ class CallClient:
         self.raw: list[str] = []
 
     @classmethod
-    async def connect(cls, url: str) -> "CallClient":
-        return cls(await websockets.connect(url, max_size=2**22))
+    async def connect(cls, url: str, ssl=None) -> "CallClient":
+        return cls(await websockets.connect(url, max_size=2**22, ssl=ssl))
 
     async def send(self, msg: dict[str, Any] | str) -> None:
         await self.conn.send(msg if isinstance(msg, str) else json.dumps(msg, ensure_ascii=False))

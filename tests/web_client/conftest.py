@@ -125,9 +125,10 @@ class PageProbe:
         assert not bad, "browser errors:\n" + "\n".join(bad)
 
 
-def make_context(browser, *, trainee: str | None = "测试学员", lang: str | None = None, viewport=(1280, 860)):
+def make_context(browser, *, trainee: str | None = "测试学员", lang: str | None = None, viewport=(1280, 860),
+                 ignore_https_errors: bool = False):
     ctx = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, locale="zh-CN",
-                              timezone_id="Asia/Shanghai")
+                              timezone_id="Asia/Shanghai", ignore_https_errors=ignore_https_errors)
     script = []
     if trainee:
         script.append(f"localStorage.setItem('callcoach.trainee', {trainee!r});")

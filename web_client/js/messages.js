@@ -184,7 +184,7 @@ export const messages = {
 
     'mic.denied': '无法使用麦克风：麦克风权限被拒绝。请点击地址栏左侧的图标允许麦克风后重试，或改用文字通话。',
     'mic.notfound': '没有找到麦克风。请连接麦克风或耳机后重试，或改用文字通话。',
-    'mic.insecure': '浏览器只允许在 HTTPS 或本机地址（localhost）上使用麦克风。请改用文字通话，或让管理员启用 HTTPS。',
+    'mic.insecure': '浏览器只允许在 HTTPS 或本机地址（localhost）上使用麦克风。请改用文字通话，或请管理员用 callcoach serve --https 启动。',
     'mic.unsupported': '这个浏览器不支持网页录音（需要较新的 Chrome、Edge 或 Firefox）。请改用文字通话。',
     'mic.other': '麦克风启动失败。请检查设备后重试，或改用文字通话。',
     'mic.use_text': '改用文字通话',
@@ -451,7 +451,7 @@ export const messages = {
 
     'mic.denied': 'The microphone is blocked: permission was refused. Allow the microphone (the icon left of the address bar) and try again, or talk by text.',
     'mic.notfound': 'No microphone was found. Plug in a microphone or headset and try again, or talk by text.',
-    'mic.insecure': 'Browsers only allow the microphone on HTTPS or localhost. Talk by text, or ask your administrator to enable HTTPS.',
+    'mic.insecure': 'Browsers only allow the microphone on HTTPS or localhost. Talk by text, or ask your administrator to start CallCoach with: callcoach serve --https',
     'mic.unsupported': 'This browser cannot record audio from a web page (use a recent Chrome, Edge or Firefox). Talk by text instead.',
     'mic.other': 'The microphone could not start. Check the device and try again, or talk by text.',
     'mic.use_text': 'Talk by text instead',
