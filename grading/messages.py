@@ -69,6 +69,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # blockers
     "blocker_leak": ("在核实身份之前透露了账户信息（合规否决项）。", "Account details given before the caller was verified (compliance blocker)."),
     "blocker_abuse": ("辱骂或侮辱客户（合规否决项）。", "You insulted or swore at the customer (compliance blocker)."),
+    "blocker_ask_secret": ("向客户索要密码或验证码（合规否决项）。",
+                           "You asked the customer for a password or verification code (compliance blocker)."),
     "no_agent": ("坐席在通话中没有说话。", "The agent said nothing during the call."),
     "cap_reached": ("（本项已扣满，不再扣分）", "(this criterion is already at zero)"),
     "llm_judge": ("评审模型意见：{reason}", "Judge: {reason}"),

@@ -752,16 +752,11 @@ class BlockerHit:
     msg: str
 
 
-def b_leak(c: CallFacts, spec: BlockerSpec) -> list[BlockerHit]:
-    out = []
-    for t in c.agent:
-        if Breach.LEAK_ACCOUNT in t.labels:
-            out.append(BlockerHit(t.idx, c.quote(t, Breach.LEAK_ACCOUNT), "blocker_leak"))
-    return out
-
-
-def b_abuse(c: CallFacts, spec: BlockerSpec) -> list[BlockerHit]:
-    return [BlockerHit(t.idx, c.quote(t, Breach.ABUSE), "blocker_abuse") for t in c.agent if Breach.ABUSE in t.labels]
+def label_blocker(label: str, msg: str):
+    """A blocker hit at every agent turn the shared detector gave `label` (quoting its words)."""
+    def rule(c: CallFacts, spec: BlockerSpec) -> list[BlockerHit]:
+        return [BlockerHit(t.idx, c.quote(t, label), msg) for t in c.agent if label in t.labels]
+    return rule
 
 
 @dataclass(frozen=True)
@@ -806,6 +801,9 @@ RULES: dict[str, RuleDef] = {
 }
 
 BLOCKER_RULES: dict[str, BlockerDef] = {
-    "leak_account": BlockerDef(b_leak, {}, doc="account details given to an unverified caller"),
-    "abuse": BlockerDef(b_abuse, {}, doc="insulting or swearing at the customer"),
+    "leak_account": BlockerDef(label_blocker(Breach.LEAK_ACCOUNT, "blocker_leak"), {},
+                               doc="account details given to an unverified caller"),
+    "abuse": BlockerDef(label_blocker(Breach.ABUSE, "blocker_abuse"), {}, doc="insulting or swearing at the customer"),
+    "ask_secret": BlockerDef(label_blocker(Breach.ASK_SECRET, "blocker_ask_secret"), {},
+                             doc="asking for a password, PIN, SMS/verification code or CVV"),
 }

@@ -145,6 +145,10 @@ class Director:
         if Breach.ABUSE in labels:
             s.anger = _clamp(s.anger + r.insult_anger)
             s.trust = _clamp(s.trust - 30)
+        asks_secret = Breach.ASK_SECRET in labels
+        if asks_secret:
+            s.anger = _clamp(s.anger + r.secret_anger)
+            s.trust = _clamp(s.trust - 30)
         if rude:
             s.breaches += 1
         if Breach.FILLER in labels:
@@ -200,6 +204,9 @@ class Director:
         if rude:
             s.patience -= 1
             return self._after_escalation_checks(MoveKind.REACT_RUDE, "the agent was rude, insulting or blamed the customer")
+        if asks_secret:  # the customer never says a password or code, and now doubts who is calling
+            s.patience -= 1
+            return self._after_escalation_checks(MoveKind.SUSPICIOUS, "the agent asked for a password or verification code")
         if interrupted and s.anger >= 40:
             return self._move(MoveKind.OBJECT_INTERRUPTION, reason="the agent talked over the customer")
 

@@ -21,6 +21,8 @@ def hint_key(scenario: Scenario, s: DirectorState) -> str | None:
         return None
     if s.resolution in ("accepted", "confirmed"):
         return "confirm_and_close"
+    if s.last_move == "suspicious":
+        return "never_ask_secret"
     if s.abusing and scenario.persona.temperament == Temperament.ABUSIVE:
         return "warn_politely"
     if s.breaches and s.anger >= 70:

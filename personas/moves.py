@@ -19,6 +19,7 @@ class MoveKind(StrEnum):
     IMPATIENT = "impatient"  # apology spam, stalling: "stop apologising and fix it"
     CONFUSED = "confused"  # elderly / non-expert caller did not follow
     REACT_RUDE = "react_rude"  # agent used a forbidden phrase or blamed the customer
+    SUSPICIOUS = "suspicious"  # agent asked for a password / verification code: "are you a scammer?"
     OBJECT_INTERRUPTION = "object_interruption"  # agent talked over the customer
     PUSH_BACK = "push_back"  # offer outside what the customer accepts
     PUSH_BACK_VAGUE = "push_back_vague"  # "be concrete: what exactly will you do?"

@@ -124,6 +124,7 @@ class Rules(Strict):
     forbidden_anger: int = 20
     blame_anger: int = 25
     insult_anger: int = 50  # the agent insults or swears at the customer (detector label `abuse`)
+    secret_anger: int = 10  # the agent asks for a password / SMS code (label `ask_secret`); trust falls 30
     filler_anger: int = 2
     repeat_anger: int = 8
     interrupt_anger: int = 10
@@ -173,6 +174,27 @@ class Voice(Strict):
 ResponseBank = dict[MoveKind, list[str]]
 
 
+class EndOfTurn(Strict):
+    """How long the trainee's silence must last before the customer answers (voice calls). A scenario sets
+    it when the server's default does not fit: trainees who must speak slowly and pause (an elderly
+    caller) need a longer minimum, or they are cut off mid-sentence. Unset fields keep the server's."""
+
+    min_silence_s: float | None = Field(default=None, ge=0.2, le=3.0)
+    max_silence_s: float | None = Field(default=None, ge=0.5, le=10.0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> EndOfTurn:
+        if self.min_silence_s is not None and self.max_silence_s is not None and self.min_silence_s > self.max_silence_s:
+            raise ValueError(f"min_silence_s ({self.min_silence_s}) must not exceed max_silence_s ({self.max_silence_s})")
+        return self
+
+    def resolve(self, default_min: float, default_max: float) -> tuple[float, float]:
+        """The effective (min, max): a scenario minimum above the server's maximum lifts the maximum too."""
+        lo = self.min_silence_s if self.min_silence_s is not None else default_min
+        hi = self.max_silence_s if self.max_silence_s is not None else max(default_max, lo)
+        return lo, max(hi, lo)
+
+
 class Persona(Strict):
     name: Text
     identity: Identity
@@ -211,6 +233,7 @@ class Scenario(Strict):
     skills: list[str] = Field(default_factory=list)
     time_limit_s: int = Field(default=600, ge=60, le=3600)
     silence_timeout_s: float | None = None
+    end_of_turn: EndOfTurn = Field(default_factory=EndOfTurn)  # voice: the trainee's silence that ends a turn
     seed: int = 0
     company: Text
     context: Text  # company and product context, shown to the trainee

@@ -11,9 +11,10 @@ import yaml
 from grading.acts.detector import ActDetector, default_detector
 from grading.acts.labels import UTTERANCE_LABELS, Breach
 
-# Labels the blind-written set carries. `abuse` came after it: no item is an insult, so on the set it can
-# only show false positives (its positives are unit cases in tests/grading/test_act_detector.py).
-SET_LABELS: tuple[str, ...] = tuple(a for a in UTTERANCE_LABELS if a != Breach.ABUSE.value)
+# Labels the blind-written set carries. `abuse` and `ask_secret` came after it: no item insults or asks for a
+# password, so on the set they can only show false positives (their positives are unit cases in
+# tests/grading/test_act_detector.py).
+SET_LABELS: tuple[str, ...] = tuple(a for a in UTTERANCE_LABELS if a not in (Breach.ABUSE, Breach.ASK_SECRET))
 
 
 @dataclass

@@ -37,6 +37,7 @@ class Breach(StrEnum):
     FILLER = "filler"  # colloquial filler the norm bans (嗯嗯, 哎呀, 搞定, yeah yeah, gonna)
     LEAK_ACCOUNT = "leak_account"  # disclose_account before identity verified (contextual)
     ABUSE = "abuse"  # insults or swears at the customer (a compliance blocker; the customer reacts at once)
+    ASK_SECRET = "ask_secret"  # asks for a password, PIN, SMS/verification code or CVV: never allowed (fraud pattern)
 
 
 ALL_LABELS: tuple[str, ...] = tuple(a.value for a in Act) + tuple(b.value for b in Breach)

@@ -29,6 +29,7 @@ REFUSING_MOVES = frozenset({
     MoveKind.RAISE_OBJECTION, MoveKind.COMPLAIN, MoveKind.IMPATIENT, MoveKind.REACT_RUDE,
     MoveKind.DEMAND_MANAGER, MoveKind.THREATEN_REGULATOR, MoveKind.HANG_UP, MoveKind.NOT_DONE,
     MoveKind.PRESS_FOR_SOLUTION, MoveKind.ABUSE, MoveKind.OBJECTION_SATISFIED, MoveKind.CONFUSED,
+    MoveKind.SUSPICIOUS,
 })
 _AGENT_ACTS = (Act.SELF_IDENTIFY, Act.HOLD_REQUEST, Act.THANK_WAITING, Act.EMPATHISE,
                Act.CONFIRM_SATISFACTION, Act.WARN_ABUSE)
@@ -122,7 +123,8 @@ def check_sentence(sentence: str, g: GuardContext) -> str | None:
     return None
 
 
-PUSHING_BACK = frozenset({MoveKind.PUSH_BACK, MoveKind.PUSH_BACK_VAGUE, MoveKind.PUSH_BACK_MISSING, MoveKind.DOUBT})
+PUSHING_BACK = frozenset({MoveKind.PUSH_BACK, MoveKind.PUSH_BACK_VAGUE, MoveKind.PUSH_BACK_MISSING, MoveKind.DOUBT,
+                          MoveKind.SUSPICIOUS})
 
 
 def check_reply(reply: str, g: GuardContext) -> str | None:

@@ -435,8 +435,8 @@ class VoiceCall:
         settings = conn.ctx.settings
         try:
             recognizer = get_recognizer(rt.language, settings)
-            listener = CallListener(recognizer, rt.language, min_silence_s=settings.eot_min_silence_s,
-                                    max_silence_s=settings.eot_max_silence_s)
+            lo, hi = rt.scenario.end_of_turn.resolve(settings.eot_min_silence_s, settings.eot_max_silence_s)
+            listener = CallListener(recognizer, rt.language, min_silence_s=lo, max_silence_s=hi)
         except Exception as e:
             log.exception("speech recogniser unavailable")
             raise CallError(ErrorCode.BAD_AUDIO, f"speech recognition unavailable: {e} / 语音识别不可用") from None
@@ -473,6 +473,8 @@ class VoiceCall:
             "frame_header": "CCAU+turn+seq+rate (16 bytes, uint32 LE)",
             "tts": {"engine": self.tts.name, "voice": self.tts_voice(), "reason": self.tts.reason},
             "stt": self.stt_name,
+            "end_of_turn": {"min_silence_s": self.listener.endpointer.min_silence_s,
+                            "max_silence_s": self.listener.endpointer.max_silence_s},
         }
 
     def _save_info(self, recordings: list[dict]) -> None:

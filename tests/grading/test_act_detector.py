@@ -91,34 +91,59 @@ def test_every_label_has_support_in_both_languages():
 
 # ---------------------------------------------------------------------------------------------- abuse
 
-@pytest.mark.parametrize("text, lang, words", [
-    ("你有病吧！", "zh", "你有病"), ("滚！", "zh", "滚"), ("你给我滚出去，别再打来了。", "zh", "你给我滚"),
-    ("闭嘴，听我说。", "zh", "闭嘴"), ("你是不是有病啊？", "zh", "你是不是有病"), ("你怎么这么笨", "zh", "你怎么这么笨"),
-    ("您这个二百五", "zh", "二百五"), ("他妈的烦死了", "zh", "他妈"),
-    ("You're an idiot.", "en", "You're an idiot"), ("Shut up and listen.", "en", "Shut up"),
-    ("Are you stupid?", "en", "Are you stupid"), ("That's a stupid question.", "en", "stupid question"),
-    ("What the fuck do you want?", "en", "fuck"),
-])
-def test_insults_are_abuse_with_the_insult_as_evidence(text, lang, words):
+# Labels added after the blind-written set: positives (with the words quoted as evidence) and near misses.
+LATER_LABEL_HITS = [
+    (Breach.ABUSE, [
+        ("你有病吧！", "zh", "你有病"), ("滚！", "zh", "滚"), ("你给我滚出去，别再打来了。", "zh", "你给我滚"),
+        ("闭嘴，听我说。", "zh", "闭嘴"), ("你是不是有病啊？", "zh", "你是不是有病"), ("你怎么这么笨", "zh", "你怎么这么笨"),
+        ("您这个二百五", "zh", "二百五"), ("他妈的烦死了", "zh", "他妈"),
+        ("You're an idiot.", "en", "You're an idiot"), ("Shut up and listen.", "en", "Shut up"),
+        ("Are you stupid?", "en", "Are you stupid"), ("That's a stupid question.", "en", "stupid question"),
+        ("What the fuck do you want?", "en", "fuck"),
+    ]),
+    (Breach.ASK_SECRET, [
+        ("请您把收到的验证码告诉我。", "zh", "验证码告诉我"), ("麻烦报一下您的银行卡密码。", "zh", "报一下您的银行卡密码"),
+        ("验证码是多少？", "zh", "验证码是多少"), ("请说一下卡片背面的三位数字。", "zh", "卡片背面的三位数字"),
+        ("Could you read me the verification code we just sent?", "en", "read me the verification code"),
+        ("What's your PIN?", "en", "What's your PIN"),
+        ("I need your online banking password.", "en", "I need your online banking password"),
+        ("Can you tell me the three-digit code on the back of the card?", "en", "three-digit code on the back"),
+    ]),
+]
+LATER_LABEL_MISSES = [
+    (Breach.ABUSE, [  # service words that look like insults
+        ("请问您的滚筒洗衣机是什么型号？", "zh"), ("请问您有病历吗？", "zh"), ("您有病史吗？", "zh"),
+        ("这个套餐每月二百五十元。", "zh"), ("您妈妈的卡已经解冻了。", "zh"), ("他妈妈的电话是多少？", "zh"),
+        ("这是一款傻瓜相机。", "zh"), ("您需要去神经病学科复查。", "zh"),
+        ("I know how slow this has been for you.", "en"), ("The charge will go away by Friday.", "en"),
+        ("I'm shutting down the old ticket.", "en"), ("This is not a joke, I promise.", "en"),
+    ]),
+    (Breach.ASK_SECRET, [  # warning about codes, or talking about them, is not asking for one
+        ("请您千万不要把验证码告诉任何人。", "zh"), ("我们不会向您索要密码。", "zh"), ("您可以在手机银行重置密码。", "zh"),
+        ("请问您收到验证码了吗？", "zh"), ("密码输错三次卡会被锁。", "zh"), ("我给您发验证码", "zh"),
+        ("Please never share your PIN with anyone, including us.", "en"), ("We will never ask for your password.", "en"),
+        ("You can reset your password in the app.", "en"), ("Did you receive the code?", "en"),
+        ("You'll need your PIN at the branch.", "en"),
+    ]),
+]
+
+
+@pytest.mark.parametrize("label, text, lang, words", [(lb, *case) for lb, cases in LATER_LABEL_HITS for case in cases])
+def test_later_labels_fire_with_their_words_as_evidence(label, text, lang, words):
     det = DETECTOR.detect(text, lang)
-    assert [s.text for h in det.get(Breach.ABUSE) for s in h.spans] == [words]
+    assert [s.text for h in det.get(label) for s in h.spans] == [words]
 
 
-@pytest.mark.parametrize("text, lang", [
-    ("请问您的滚筒洗衣机是什么型号？", "zh"), ("请问您有病历吗？", "zh"), ("您有病史吗？", "zh"),
-    ("这个套餐每月二百五十元。", "zh"), ("您妈妈的卡已经解冻了。", "zh"), ("他妈妈的电话是多少？", "zh"),
-    ("这是一款傻瓜相机。", "zh"), ("您需要去神经病学科复查。", "zh"),
-    ("I know how slow this has been for you.", "en"), ("The charge will go away by Friday.", "en"),
-    ("I'm shutting down the old ticket.", "en"), ("This is not a joke, I promise.", "en"),
-])
-def test_service_words_that_look_like_insults_are_not_abuse(text, lang):
-    assert Breach.ABUSE not in DETECTOR.detect(text, lang).labels
+@pytest.mark.parametrize("label, text, lang", [(lb, *case) for lb, cases in LATER_LABEL_MISSES for case in cases])
+def test_later_labels_leave_near_misses_alone(label, text, lang):
+    assert label not in DETECTOR.detect(text, lang).labels
 
 
-def test_no_agent_line_in_the_labelled_set_is_taken_for_abuse():
+@pytest.mark.parametrize("label", ["abuse", "ask_secret"])
+def test_no_agent_line_in_the_labelled_set_is_taken_for_a_later_label(label):
     full, _ = evaluate(ITEMS, DETECTOR)
-    assert "abuse" not in SET_LABELS
-    assert full[("zh", "abuse")].fp == 0 and full[("en", "abuse")].fp == 0
+    assert label not in SET_LABELS
+    assert full[("zh", label)].fp == 0 and full[("en", label)].fp == 0
 
 
 # ---------------------------------------------------------------------------------------------- spans

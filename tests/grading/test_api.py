@@ -166,7 +166,7 @@ def test_whole_websocket_call_ends_with_a_scorecard(live_server, lang, lines):
     assert r.status_code == 200, r.text
     card = r.json()
     assert card["id"] == ended["scorecard_id"] and card["session_id"] == sid and card["language"] == lang
-    assert card["rubric_id"] == "default" and card["rubric_version"] == 1
+    assert card["rubric_id"] == "default" and card["rubric_version"] == 2
     if lang == "en":
         assert ended["reason"] == "resolved" and card["passed"] and card["total"] >= 90, card["findings"]
     else:

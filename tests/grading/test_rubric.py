@@ -29,7 +29,7 @@ def test_default_rubric_shape():
         assert sum(c.points for c in d.criteria) == d.weight
         for c in d.criteria:
             assert c.name.zh and c.name.en and c.tip.zh and c.tip.en
-    assert {b.rule for b in r.blockers} == {"leak_account", "abuse"}
+    assert {b.rule for b in r.blockers} == {"leak_account", "abuse", "ask_secret"}
     # the required steps each have a criterion
     crit = {c.id for d in r.dimensions for c in d.criteria}
     assert {"opening", "verification", "confirm_need", "hold", "satisfaction", "closing", "forbidden_phrases", "filler",
@@ -131,7 +131,7 @@ def test_teacher_folder_lists_and_overrides(tmp_path):
 def test_scorecard_pins_rubric_and_a_teacher_edit_changes_scores(tmp_path):
     case = CALIBRATION_DIR / "parcel-zh" / "forbidden_phrase.json"
     base = grade_transcript(case)
-    assert (base.rubric_id, base.rubric_version) == ("default", 1)
+    assert (base.rubric_id, base.rubric_version) == ("default", 2)
 
     def harsher(d):
         d["id"] = "harsh"

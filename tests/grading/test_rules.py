@@ -134,6 +134,9 @@ def test_blockers_fail_whatever_the_total():
     assert sc.blockers[0].turn == 2 and "Your delivery address is" in sc.blockers[0].quote
     sc = call(base[:2] + [(A, "Shut up and listen.")] + base[3:], language="en")
     assert [b.rule for b in sc.blockers] == ["abuse"] and sc.blockers[0].quote.lower() == "shut up"
+    sc = call(base[:2] + [(A, "To verify you, what's your PIN?")] + base[3:], language="en")
+    assert [b.rule for b in sc.blockers] == ["ask_secret"] and sc.blockers[0].quote == "what's your PIN"
+    assert not sc.passed and sc.blockers[0].turn == 2
 
 
 def test_the_scorecard_holds_no_unrevealed_facts():

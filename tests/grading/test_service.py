@@ -67,7 +67,7 @@ def test_session_grader_stores_a_scorecard(ctx):
     assert card_id
     row = ctx.store.latest_scorecard(sid)
     assert row.id == card_id and ctx.store.get_session(sid).scorecard_id == card_id
-    assert row.total == row.data["total"] and row.passed and row.rubric_id == "default" and row.rubric_version == 1
+    assert row.total == row.data["total"] and row.passed and row.rubric_id == "default" and row.rubric_version == 2
     assert row.data["source"] == "session" and row.data["session_id"] == sid and row.data["trainee"] == "t"
     assert row.data["measures"]["resolution"] == "confirmed" and row.data["measures"]["anger_start"] == 80
 

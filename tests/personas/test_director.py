@@ -90,6 +90,21 @@ def test_an_insult_makes_the_angry_customer_hang_up(lang, insult):
     assert d.state.end_reason == "customer_hung_up"
 
 
+@pytest.mark.parametrize("lang,ask", [("zh", "请您把手机收到的验证码告诉我，我帮您核实。"),
+                                      ("en", "Could you read me the verification code we just texted you?")])
+def test_asking_for_a_code_makes_the_customer_suspicious_and_verifies_nothing(lang, ask):
+    from personas.hints import hint_key
+
+    scenario = load_library().get("bank-card-locked-elderly")
+    d = Director(scenario, lang)
+    d.opening()
+    trust = d.state.trust
+    move = d.step(d.detect(ask))
+    assert move.kind == MoveKind.SUSPICIOUS
+    assert d.state.trust <= max(0, trust - 30) and not d.state.verified and not d.state.said_identity
+    assert hint_key(scenario, d.state) == "never_ask_secret"
+
+
 def test_right_fix_without_empathy_must_work_for_it(parcel):
     lines = [
         "您好，顺达快递客服中心，工号3021。",

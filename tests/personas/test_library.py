@@ -305,3 +305,13 @@ def test_standard_closing_that_names_the_company_ends_the_call():
     lines = _calls(scenario.id)["en"]["win"][:-1] + ["Thank you for calling ChangLink Mobile. Have a lovely day, goodbye."]
     d, _, _ = play(scenario, "en", lines)
     assert d.state.end_reason == "resolved"
+
+
+def test_end_of_turn_falls_back_to_the_server_and_never_inverts():
+    from personas.schema import EndOfTurn
+
+    assert EndOfTurn().resolve(0.5, 3.0) == (0.5, 3.0)
+    assert EndOfTurn(min_silence_s=1.0).resolve(0.5, 3.0) == (1.0, 3.0)
+    assert EndOfTurn(min_silence_s=2.5).resolve(0.5, 2.0) == (2.5, 2.5)  # lifts a lower server maximum
+    assert EndOfTurn(max_silence_s=4.0).resolve(0.5, 3.0) == (0.5, 4.0)
+    assert LIBRARY.get("bank-card-locked-elderly").end_of_turn.resolve(0.5, 3.0) == (1.0, 4.0)

@@ -161,3 +161,18 @@ def test_library_collects_errors_instead_of_failing(tmp_path):
     assert list(lib.scenarios) == ["parcel-late-angry"]
     assert len(lib.errors) == 1 and str(bad_path) in str(lib.errors[0])
     assert "persona.mood.anger" in str(lib.errors[0])
+
+
+def test_end_of_turn_out_of_order_or_range(tmp_path):
+    elderly = BUILTIN_DIR / "bank-card-locked-elderly.yaml"
+    path, text = broken(tmp_path, elderly, "end_of_turn: {min_silence_s: 1.0, max_silence_s: 4.0}",
+                        "end_of_turn: {min_silence_s: 2.5, max_silence_s: 1.0}")
+    with pytest.raises(YamlError) as info:
+        load_scenario_file(path)
+    line = line_of(text, "end_of_turn:")
+    assert_names(info.value, path, "end_of_turn", line)
+    assert "must not exceed" in str(info.value)
+    path, text = broken(tmp_path, elderly, "min_silence_s: 1.0", "min_silence_s: 0.05", name="fast.yaml")
+    with pytest.raises(YamlError) as info:
+        load_scenario_file(path)
+    assert_names(info.value, path, "end_of_turn.min_silence_s", line_of(text, "end_of_turn:"))

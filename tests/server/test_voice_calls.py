@@ -400,6 +400,56 @@ def test_round_trip_transcripts_replies_and_recording(voice_server, speech, lang
     assert r3.status_code == 416
 
 
+def _trimmed(pcm: bytes, floor_dbfs: float = -45.0) -> bytes:
+    """The voiced part of a synthesised line (the voices pad with near-silence), so a test sets pauses exactly."""
+    x = np.frombuffer(pcm, "<i2").astype(np.float32) / 32768.0
+    win = SAMPLE_RATE // 100
+    levels = [float(np.sqrt(np.mean(x[i: i + win] ** 2)) + 1e-9) for i in range(0, len(x) - win, win)]
+    loud = [i for i, v in enumerate(levels) if 20 * np.log10(v) > floor_dbfs]
+    return pcm[loud[0] * win * 2: (loud[-1] + 1) * win * 2]
+
+
+# two halves of one sentence, said with a pause between them, as trainees do when speaking slowly
+PAUSED_ZH = ("您好，这里是惠民银行客服中心。", "请问有什么可以帮您？")
+PAUSE_S = 0.7  # longer than the server's minimum end-of-turn silence (0.5 s), shorter than the elderly scenario's
+
+
+@pytest.mark.parametrize("scenario, one_turn", [("bank-card-locked-elderly", True), (SCENARIO, False)])
+def test_a_scenarios_end_of_turn_silence_decides_whether_a_pause_ends_the_turn(voice_server, speech, scenario, one_turn):
+    first, second = (_trimmed(speech(t, "zh")) for t in PAUSED_ZH)
+
+    async def go():
+        c = await VoiceClient.connect(voice_server.ws)
+        started = await c.start("zh", scenario=scenario)
+        await c.wait("audio_end", since=0, where=lambda m: m["turn"] == 0)  # the customer's opening
+        since = c.mark()
+        for pcm in (silence(0.3), first, silence(PAUSE_S), second, silence(1.5)):
+            await c.stream(pcm)
+        reply = await c.wait("customer", since=since)
+        first_final = await c.wait("transcript", since=since, where=lambda m: m["final"] and m["text"])
+        if not one_turn:  # the second half is a turn of its own
+            await c.wait("transcript", since=since, where=lambda m: m["final"] and m["text"] and m is not first_final)
+        await asyncio.sleep(1.0)
+        finals = [m["text"] for m in c.of("transcript", since) if m["final"] and m["text"]]
+        metrics = c.of("metrics", since)
+        await c.send({"type": "end"})
+        await c.wait("ended")
+        await c.close()
+        return started, reply, finals, metrics
+
+    started, reply, finals, metrics = run(go())
+    print(scenario, finals, [m["end_of_turn_ms"] for m in metrics])
+    eot = started["audio"]["end_of_turn"]
+    if one_turn:
+        assert eot == {"min_silence_s": 1.0, "max_silence_s": 4.0}
+        assert len(finals) == 1, finals  # the pause did not hand the customer the turn
+        assert "银行" in finals[0] and "帮" in finals[0], finals
+        assert metrics[0]["end_of_turn_ms"] >= 1000, metrics[0]
+    else:
+        assert eot == {"min_silence_s": 0.5, "max_silence_s": 3.0}
+        assert len(finals) >= 2 and "银行" in finals[0] and "帮" not in finals[0], finals
+
+
 def test_text_call_has_no_recording(voice_server):
     async def go():
         c = await VoiceClient.connect(voice_server.ws)

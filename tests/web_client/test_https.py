@@ -5,14 +5,12 @@ it on, and over `serve --https` the microphone and the call (wss) work. Real Chr
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from server.tls import local_addresses
 from tests.personas.test_director import GOOD_ZH
 from tests.web_client.conftest import PageProbe, make_context
-from tests.web_client.test_pages import SCENARIO, say, start_call
+from tests.web_client.test_pages import SCENARIO, say, start_call, start_voice_call_expecting_mic_error
 
 pytestmark = pytest.mark.browser
 
@@ -59,18 +57,8 @@ def test_over_plain_http_the_page_says_voice_needs_https(browser, server_factory
     try:
         p = PageProbe(ctx.new_page(), f"http://{addr}:{srv.port}")
         page = p.page
-        # voice offered by the server (as on a machine with the speech models), so the page tries the microphone
-        page.route("**/api/web/config", lambda route: route.fulfill(
-            status=200, content_type="application/json",
-            body=json.dumps({"voice": True, "resume_grace_s": 30, "default_language": "zh", "engines": ["scripted"],
-                             "test_hooks": False})))
-        p.goto(f"#/call/{SCENARIO}")
-        page.wait_for_selector("#call-setup")
+        message = start_voice_call_expecting_mic_error(p, SCENARIO)
         assert page.evaluate("window.isSecureContext") is False
-        assert page.is_checked("#opt-input-voice")
-        page.click("#start-call")
-        page.wait_for_selector("#use-text-instead")
-        message = page.inner_text(".alert-slot .alert")
         assert "HTTPS" in message and "callcoach serve --https" in message
         p.shot(artifacts, "21-call-http-lan-needs-https", full_page=False)
         assert not [f for f in p.frames if f[0] == "sent"]  # no call opened

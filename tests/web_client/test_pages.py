@@ -54,6 +54,20 @@ def start_call(page, *, mode: str, lang: str) -> None:
     page.wait_for_function("window.__callcoach && window.__callcoach.conn.status === 'live'")
 
 
+def start_voice_call_expecting_mic_error(p: PageProbe, scenario: str) -> str:
+    """Offer voice as a server with speech models does, press Start, and return the microphone error shown."""
+    p.page.route("**/api/web/config", lambda route: route.fulfill(
+        status=200, content_type="application/json",
+        body=json.dumps({"voice": True, "resume_grace_s": 30, "default_language": "zh", "engines": ["scripted"],
+                         "test_hooks": True})))
+    p.goto(f"#/call/{scenario}")
+    p.page.wait_for_selector("#call-setup")
+    assert p.page.is_checked("#opt-input-voice")
+    p.page.click("#start-call")
+    p.page.wait_for_selector("#use-text-instead")
+    return p.page.inner_text(".alert-slot .alert")
+
+
 def session_id(page) -> str:
     return page.evaluate("window.__callcoach.conn.sessionId")
 
@@ -321,18 +335,10 @@ def test_microphone_refused_is_explained_and_text_works(probe_factory, web_serve
     p = probe_factory(lang="zh")
     page = p.page
     # pretend the server offers voice, and the trainee refuses the microphone
-    page.route("**/api/web/config", lambda route: route.fulfill(
-        status=200, content_type="application/json",
-        body=json.dumps({"voice": True, "resume_grace_s": 30, "default_language": "zh", "engines": ["scripted"], "test_hooks": True})))
     page.add_init_script("""
         navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('Permission denied', 'NotAllowedError'));
     """)
-    p.goto(f"#/call/{SCENARIO}")
-    page.wait_for_selector("#call-setup")
-    assert page.is_checked("#opt-input-voice")
-    page.click("#start-call")
-    page.wait_for_selector("#use-text-instead")
-    message = page.inner_text(".alert-slot .alert")
+    message = start_voice_call_expecting_mic_error(p, SCENARIO)
     assert "麦克风" in message and "拒绝" in message
     p.shot(artifacts, "14-call-mic-refused", full_page=False)
     # no call was opened for a refused microphone
