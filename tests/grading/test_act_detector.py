@@ -255,6 +255,8 @@ def test_topics_of_questions():
     assert "order_number" in DETECTOR.detect("请问您的订单号是多少", "zh").topics
     assert "order_number" in DETECTOR.detect("What's the tracking number on your parcel?", "en").topics
     assert "when" in DETECTOR.detect("请问您是什么时候下的单？", "zh").topics
+    assert "phone" in DETECTOR.detect("请问您预留的手机号码是多少？", "zh").topics
+    assert "phone" not in DETECTOR.detect("请问您之前打过电话吗？", "zh").topics  # a call, not a number
     verify = DETECTOR.detect("为了保障您的账户安全，麻烦您报一下身份证号码的后四位。", "zh")
     assert Act.VERIFY_IDENTITY in verify.labels and "id_number" in verify.topics
 
