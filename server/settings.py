@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     edge_probe_timeout_s: float = 1.5
     eot_min_silence_s: float = 0.5  # end of turn: minimum silence after speech
     eot_max_silence_s: float = 3.0  # end of turn: maximum wait when the recogniser is unsure
+    # start Whisper's final decode after this much trailing silence, overlapping the end-of-turn wait
+    # (wasted when the trainee goes on talking; None or 0: decode only once the turn has ended)
+    stt_speculate_after_s: float | None = 0.25
 
     # grading
     rubric: str = "default"

@@ -436,7 +436,8 @@ class VoiceCall:
         try:
             recognizer = get_recognizer(rt.language, settings)
             lo, hi = rt.scenario.end_of_turn.resolve(settings.eot_min_silence_s, settings.eot_max_silence_s)
-            listener = CallListener(recognizer, rt.language, min_silence_s=lo, max_silence_s=hi)
+            listener = CallListener(recognizer, rt.language, min_silence_s=lo, max_silence_s=hi,
+                                    speculate_after_s=settings.stt_speculate_after_s or None)
         except Exception as e:
             log.exception("speech recogniser unavailable")
             raise CallError(ErrorCode.BAD_AUDIO, f"speech recognition unavailable: {e} / 语音识别不可用") from None

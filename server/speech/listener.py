@@ -13,6 +13,10 @@
 Only speech (plus a short pre-roll) reaches the recogniser; silence between turns costs nothing.
 Partials also feed the endpointer's completion hint, so "我想问一下，" waits up to the maximum delay
 while "好的，谢谢。" ends after the minimum.
+
+Speculative final: once the trainee has been quiet for ``speculate_after_s`` (0.25 s), the recogniser's
+final decode starts on the audio so far, overlapping the rest of the end-of-turn wait; speech coming back
+drops it (a wasted decode), and speech heard after its snapshot is never lost (the final decodes afresh).
 """
 
 from __future__ import annotations
@@ -48,9 +52,14 @@ class TurnListener:
         clock: Callable[[], float] = time.monotonic,
         use_transcript_hint: bool = True,
         partial_quiet_s: float = 0.2,
+        speculate_after_s: float | None = 0.25,
         **endpointer_options,
     ):
         self.partial_quiet_s = partial_quiet_s
+        # start the final decode after this much trailing silence, overlapping the rest of the end-of-turn
+        # wait (None: decode only at the end of the turn)
+        self.speculate_after_s = speculate_after_s
+        self._spec_at: float | None = None  # stream time of the speculative snapshot
         self.language = language
         self.endpointer = Endpointer(
             min_silence_s=min_silence_s, max_silence_s=max_silence_s, vad=vad, clock=clock, **endpointer_options
@@ -65,6 +74,7 @@ class TurnListener:
         self._ring_keep_s = keep_s
         self._stream_s = 0.0
         self._streaming = False  # audio of the current turn goes to the recogniser
+        self.speculations_dropped = 0  # early final decodes wasted because the trainee went on talking
 
     async def feed(self, pcm: bytes) -> list[ListenerEvent]:
         pcm = bytes(pcm)
@@ -75,7 +85,14 @@ class TurnListener:
         out: list[ListenerEvent] = []
         if self._streaming:
             # no new partial once the trainee has gone quiet: the final should not queue behind it
-            quiet = self.endpointer.trailing_silence_s >= self.partial_quiet_s
+            silent_s = self.endpointer.trailing_silence_s
+            quiet = silent_s >= self.partial_quiet_s
+            if self.speculate_after_s is not None:
+                if silent_s >= self.speculate_after_s and self._spec_at is None:
+                    self.session.speculate()
+                    self._spec_at = t0
+                elif silent_s < self.speculate_after_s and self._spec_at is not None:
+                    self._drop_speculation()
             out.extend(self._partials(await self.session.feed(pcm, allow_partial=not quiet)))
         else:
             self._ring.append((t0, pcm))
@@ -99,6 +116,11 @@ class TurnListener:
         return out
 
     # ---------------------------------------------------------------------------------------------
+
+    def _drop_speculation(self) -> None:
+        self.session.drop_speculation()
+        self._spec_at = None
+        self.speculations_dropped += 1
 
     def _partials(self, trs: list[Transcript]) -> list[ListenerEvent]:
         if trs and self.use_transcript_hint:
@@ -136,6 +158,9 @@ class TurnListener:
             out.extend(await self._drain_ring(ev.speech_start_t, tail))
         self._streaming = False
         self._ring.clear()
+        if self._spec_at is not None and (ev.speech_end_t is None or ev.speech_end_t > self._spec_at):
+            self._drop_speculation()  # speech after the snapshot (in the same frame as the end of turn)
+        self._spec_at = None
         t0 = self.clock()
         final = await self.session.finalize()
         out.append(ListenerEvent("final", transcript=final, endpoint=ev, latency_s=round(self.clock() - t0, 4)))

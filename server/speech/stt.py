@@ -108,6 +108,14 @@ class RecognizerSession(ABC):
     async def finalize(self) -> Transcript:
         """Finish the current utterance: its final transcript. The next feed starts a new one."""
 
+    def speculate(self) -> None:  # noqa: B027
+        """The trainee has gone quiet: start the final decode of the audio so far now, while the end-of-turn
+        timer still runs. `finalize` uses it unless `drop_speculation` was called. No-op by default (a
+        streaming recogniser's final is ready at once anyway)."""
+
+    def drop_speculation(self) -> None:  # noqa: B027
+        """Speech came back (or was heard after the snapshot): the early decode is stale."""
+
     async def aclose(self) -> None:  # noqa: B027
         pass
 
@@ -291,6 +299,10 @@ class WhisperSession(RecognizerSession):
         self._ready: list[Transcript] = []
         self._last_partial_text = ""
         self._piece = 0
+        # the speculative final: (utterance, piece, future, started at); see speculate()
+        self._spec: tuple[int, int, asyncio.Future, float] | None = None
+        self.speculations = 0  # started
+        self.speculations_used = 0  # their text became the final
 
     def _audio(self) -> np.ndarray:
         if not self._chunks:
@@ -361,18 +373,48 @@ class WhisperSession(RecognizerSession):
         finally:
             self.rec.release()
 
+    def speculate(self) -> None:
+        if self._spec is not None or not self._n:
+            return
+        loop = asyncio.get_running_loop()
+        # the snapshot: _audio() returns one array that later feeds never write into
+        fut = loop.run_in_executor(self.rec.executor, self._decode_blocking, self._audio(), True)
+        fut.add_done_callback(lambda f: None if f.cancelled() else f.exception())  # retrieved: no warning
+        self._spec = (self.utterance, self._piece, fut, time.perf_counter())
+        self.speculations += 1
+
+    def drop_speculation(self) -> None:
+        if self._spec is not None:
+            self._spec[2].cancel()  # not started yet: it never runs; running: its text is ignored
+            self._spec = None
+
+    async def _speculated_text(self) -> str | None:
+        spec, self._spec = self._spec, None
+        if spec is None or spec[0] != self.utterance or spec[1] != self._piece or spec[2].cancelled():
+            return None
+        try:
+            text = await spec[2]
+        except Exception as e:  # a failed early decode must not fail the final: decode again
+            log.warning("speculative final decode failed: %r", e)
+            return None
+        self.speculations_used += 1
+        return text
+
     async def finalize(self) -> Transcript:
-        if self._inflight is not None:
-            try:
-                await asyncio.shield(self._inflight)
-            except Exception:  # a failed partial must not fail the final
-                pass
         t0 = time.perf_counter()
-        audio = self._audio()
-        text = ""
-        if audio.size:
-            loop = asyncio.get_running_loop()
-            text = await loop.run_in_executor(self.rec.executor, self._decode_blocking, audio, True)
+        text = await self._speculated_text()
+        if text is None:
+            if self._inflight is not None:
+                try:
+                    await asyncio.shield(self._inflight)
+                except Exception:  # a failed partial must not fail the final
+                    pass
+            t0 = time.perf_counter()
+            audio = self._audio()
+            text = ""
+            if audio.size:
+                loop = asyncio.get_running_loop()
+                text = await loop.run_in_executor(self.rec.executor, self._decode_blocking, audio, True)
         text = _join(self._committed, text, self.language)
         tr = Transcript(text, True, self.language, self._utt_start_s, self.t, "whisper",
                         round(time.perf_counter() - t0, 4), self.utterance)

@@ -126,19 +126,23 @@ def test_utterances_are_independent(whisper, en_corpus):
     assert wer(en_corpus[1][0], b.text) <= 0.2  # nothing of the first utterance leaks in
 
 
-def test_listener_turns_end_to_end(whisper, zh_corpus):
-    """Mic stream -> TurnListener: speech_start, final per turn, silence between turns ignored."""
+@pytest.mark.parametrize("speculate_after_s", [0.25, None])
+def test_listener_turns_end_to_end(whisper, zh_corpus, speculate_after_s):
+    """Mic stream -> TurnListener: speech_start, final per turn, silence between turns ignored; with the
+    speculative final on, both finals come from the decode started in the trailing silence."""
     stream = silence(0.8) + zh_corpus[2][1] + silence(1.2) + zh_corpus[3][1] + silence(1.2)
 
     async def main():
-        lis = TurnListener(whisper, "zh", min_silence_s=0.5, max_silence_s=3.0)
+        lis = TurnListener(whisper, "zh", min_silence_s=0.5, max_silence_s=3.0, speculate_after_s=speculate_after_s)
         evs = []
         for f in frames(stream, 20):
             evs += await lis.feed(f)
         evs += await lis.close()
-        return evs
+        return evs, lis
 
-    evs = run(main())
+    evs, lis = run(main())
+    assert lis.session.speculations_used == (2 if speculate_after_s else 0)
+    assert lis.session.speculations == lis.session.speculations_used + lis.speculations_dropped
     kinds = [e.kind for e in evs if e.kind != "partial"]
     assert kinds == ["speech_start", "final", "speech_start", "final"], kinds
     finals = [e for e in evs if e.kind == "final"]
