@@ -43,7 +43,7 @@ def test_over_https_a_classroom_machine_gets_the_microphone_and_the_call(browser
         say(page, GOOD_ZH[0])
         assert page.evaluate("window.__callcoach.conn.ws.url").startswith(f"wss://{addr}:{srv.port}/")
         assert len(page.locator("#transcript .turn.customer").all()) >= 2
-        p.shot(artifacts, "20-call-over-https-lan", full_page=False)
+        p.shot(artifacts, "23-call-over-https-lan", full_page=False)
         p.assert_no_errors()
     finally:
         ctx.close()
@@ -60,7 +60,7 @@ def test_over_plain_http_the_page_says_voice_needs_https(browser, server_factory
         message = start_voice_call_expecting_mic_error(p, SCENARIO)
         assert page.evaluate("window.isSecureContext") is False
         assert "HTTPS" in message and "callcoach serve --https" in message
-        p.shot(artifacts, "21-call-http-lan-needs-https", full_page=False)
+        p.shot(artifacts, "24-call-http-lan-needs-https", full_page=False)
         assert not [f for f in p.frames if f[0] == "sent"]  # no call opened
         page.click("#use-text-instead")  # and text still works
         page.wait_for_function("window.__callcoach && window.__callcoach.conn.status === 'live'")
