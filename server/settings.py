@@ -56,8 +56,9 @@ class Settings(BaseSettings):
     eot_min_silence_s: float = 0.5  # end of turn: minimum silence after speech
     eot_max_silence_s: float = 3.0  # end of turn: maximum wait when the recogniser is unsure
     # start Whisper's final decode after this much trailing silence, overlapping the end-of-turn wait
-    # (wasted when the trainee goes on talking; None or 0: decode only once the turn has ended)
-    stt_speculate_after_s: float | None = 0.25
+    # (wasted when the trainee goes on talking; None or 0: decode only once the turn has ended). Off by
+    # default: on 2 cores it saved ~60 ms per turn and cost capacity (benchmarks/results/voice_latency*.json)
+    stt_speculate_after_s: float | None = None
 
     # grading
     rubric: str = "default"

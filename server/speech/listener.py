@@ -14,7 +14,7 @@ Only speech (plus a short pre-roll) reaches the recogniser; silence between turn
 Partials also feed the endpointer's completion hint, so "我想问一下，" waits up to the maximum delay
 while "好的，谢谢。" ends after the minimum.
 
-Speculative final: once the trainee has been quiet for ``speculate_after_s`` (0.25 s), the recogniser's
+Speculative final (off unless ``speculate_after_s`` is set, e.g. 0.25 s): once the trainee has been quiet that long, the recogniser's
 final decode starts on the audio so far, overlapping the rest of the end-of-turn wait; speech coming back
 drops it (a wasted decode), and speech heard after its snapshot is never lost (the final decodes afresh).
 """
@@ -52,7 +52,7 @@ class TurnListener:
         clock: Callable[[], float] = time.monotonic,
         use_transcript_hint: bool = True,
         partial_quiet_s: float = 0.2,
-        speculate_after_s: float | None = 0.25,
+        speculate_after_s: float | None = None,
         **endpointer_options,
     ):
         self.partial_quiet_s = partial_quiet_s

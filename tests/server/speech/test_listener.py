@@ -64,6 +64,7 @@ def tone(seconds: float) -> bytes:
 
 
 def listen(chunks: list[bytes], **kw) -> tuple[list[str], list[str], TurnListener]:
+    kw.setdefault("speculate_after_s", 0.25)
     rec = FakeRecognizer()
     lis = TurnListener(rec, "zh", min_silence_s=0.5, max_silence_s=3.0, vad=EnergyVad(), **kw)
 
@@ -97,7 +98,7 @@ def test_a_pause_inside_the_turn_wastes_one_speculation_and_the_later_one_is_use
 def test_speech_heard_after_the_snapshot_is_never_lost():
     """Speech and the end of the turn arrive in one big frame after the snapshot: decode afresh."""
     rec = FakeRecognizer()
-    lis = TurnListener(rec, "zh", min_silence_s=0.5, max_silence_s=3.0, vad=EnergyVad())
+    lis = TurnListener(rec, "zh", min_silence_s=0.5, max_silence_s=3.0, vad=EnergyVad(), speculate_after_s=0.25)
 
     async def go() -> list[str]:
         out = []
