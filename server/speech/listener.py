@@ -14,9 +14,10 @@ Only speech (plus a short pre-roll) reaches the recogniser; silence between turn
 Partials also feed the endpointer's completion hint, so "我想问一下，" waits up to the maximum delay
 while "好的，谢谢。" ends after the minimum.
 
-Speculative final (off unless ``speculate_after_s`` is set, e.g. 0.25 s): once the trainee has been quiet that long, the recogniser's
-final decode starts on the audio so far, overlapping the rest of the end-of-turn wait; speech coming back
-drops it (a wasted decode), and speech heard after its snapshot is never lost (the final decodes afresh).
+Speculative final (off unless ``speculate_after_s`` is set, e.g. 0.25 s): once the trainee has been quiet
+that long, the recogniser's final decode starts on the audio so far, overlapping the rest of the
+end-of-turn wait; speech coming back drops it (a wasted decode), and speech heard after its snapshot is
+never lost (the final decodes afresh).
 """
 
 from __future__ import annotations
