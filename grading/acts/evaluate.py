@@ -97,7 +97,13 @@ def evaluate(items: list[dict], detector: ActDetector | None = None) -> tuple[di
 
 def table(scores: dict[tuple[str, str], Score]) -> str:
     lines = ["| act | zh P | zh R | en P | en R |", "|---|---|---|---|---|"]
+    def p(sc: Score) -> str:  # "-": nothing was predicted, so precision says nothing
+        return f"{sc.precision:.2f}" if sc.tp + sc.fp else "-"
+
+    def r(sc: Score) -> str:  # "-": no item carries the label (abuse, ask_secret: see SET_LABELS)
+        return f"{sc.recall:.2f}" if sc.tp + sc.fn else "-"
+
     for label in UTTERANCE_LABELS:
         zh, en = scores.get(("zh", label), Score()), scores.get(("en", label), Score())
-        lines.append(f"| {label} | {zh.precision:.2f} | {zh.recall:.2f} | {en.precision:.2f} | {en.recall:.2f} |")
+        lines.append(f"| {label} | {p(zh)} | {r(zh)} | {p(en)} | {r(en)} |")
     return "\n".join(lines)
