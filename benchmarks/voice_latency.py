@@ -129,7 +129,7 @@ async def one_call(url: str, language: str, pcms: list[bytes], turns: int, deadl
             raise RuntimeError(started)
         mic = Mic(c)
         try:
-            await c.wait("audio_end", since=0, where=lambda m: m["turn"] == 0, timeout=timeout)
+            await c.opening(timeout=timeout)
             k = 0
             while done < turns and time.monotonic() < deadline:
                 since = c.mark()

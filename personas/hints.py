@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from personas.director import DirectorState
+from personas.moves import MoveKind
 from personas.schema import Scenario, Temperament
 
 
@@ -21,7 +22,7 @@ def hint_key(scenario: Scenario, s: DirectorState) -> str | None:
         return None
     if s.resolution in ("accepted", "confirmed"):
         return "confirm_and_close"
-    if s.last_move == "suspicious":
+    if s.last_move == MoveKind.SUSPICIOUS:
         return "never_ask_secret"
     if s.abusing and scenario.persona.temperament == Temperament.ABUSIVE:
         return "warn_politely"

@@ -191,7 +191,7 @@ class EndOfTurn(Strict):
     def resolve(self, default_min: float, default_max: float) -> tuple[float, float]:
         """The effective (min, max): a scenario minimum above the server's maximum lifts the maximum too."""
         lo = self.min_silence_s if self.min_silence_s is not None else default_min
-        hi = self.max_silence_s if self.max_silence_s is not None else max(default_max, lo)
+        hi = self.max_silence_s if self.max_silence_s is not None else default_max
         return lo, max(hi, lo)
 
 

@@ -299,8 +299,8 @@ class WhisperSession(RecognizerSession):
         self._ready: list[Transcript] = []
         self._last_partial_text = ""
         self._piece = 0
-        # the speculative final: (utterance, piece, future, started at); see speculate()
-        self._spec: tuple[int, int, asyncio.Future, float] | None = None
+        # the speculative final: (utterance, piece, future); see speculate()
+        self._spec: tuple[int, int, asyncio.Future] | None = None
         self.speculations = 0  # started
         self.speculations_used = 0  # their text became the final
 
@@ -380,7 +380,7 @@ class WhisperSession(RecognizerSession):
         # the snapshot: _audio() returns one array that later feeds never write into
         fut = loop.run_in_executor(self.rec.executor, self._decode_blocking, self._audio(), True)
         fut.add_done_callback(lambda f: None if f.cancelled() else f.exception())  # retrieved: no warning
-        self._spec = (self.utterance, self._piece, fut, time.perf_counter())
+        self._spec = (self.utterance, self._piece, fut)
         self.speculations += 1
 
     def drop_speculation(self) -> None:

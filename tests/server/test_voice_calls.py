@@ -204,6 +204,10 @@ class VoiceClient:
     def mark(self) -> int:
         return len(self.msgs)
 
+    async def opening(self, timeout: float = REPLY_TIMEOUT) -> dict:
+        """The `audio_end` of the customer's opening line (turn 0): the trainee may speak after it."""
+        return await self.wait("audio_end", since=0, where=lambda m: m["turn"] == 0, timeout=timeout)
+
     def of(self, kind: str, since: int = 0) -> list[dict]:
         return [m for _, m in self.msgs[since:] if m["type"] == kind]
 
@@ -335,7 +339,7 @@ def test_round_trip_transcripts_replies_and_recording(voice_server, speech, lang
         a = started["audio"]
         assert a["sample_rate_in"] == 16000 and a["sample_rate_out"] == 16000 and a["format"] == "s16le"
         assert a["stt"] == "whisper" and a["tts"]["engine"] in ("offline", "edge")
-        opening_end = await c.wait("audio_end", since=0, where=lambda m: m["turn"] == 0)
+        opening_end = await c.opening()
         _check_frames(c, 0, opening_end)
         finals, replies = [], []
         for i, pcm in enumerate(pcms):
@@ -428,7 +432,7 @@ def test_a_scenarios_end_of_turn_silence_decides_whether_a_pause_ends_the_turn(v
     async def go():
         c = await VoiceClient.connect(voice_server.ws)
         started = await c.start("zh", scenario=scenario)
-        await c.wait("audio_end", since=0, where=lambda m: m["turn"] == 0)  # the customer's opening
+        await c.opening()
         since = c.mark()
         for pcm in (silence(0.3), first, silence(PAUSE_S), second, silence(1.5)):
             await c.stream(pcm)
@@ -547,7 +551,7 @@ def test_declared_44k_is_resampled_and_recognised(voice_server, speech):
         c = await VoiceClient.connect(voice_server.ws)
         started = await c.start("zh", rate=44100)
         assert started["audio"]["sample_rate_in"] == 44100
-        await c.wait("audio_end", since=0, where=lambda m: m["turn"] == 0)
+        await c.opening()
         since = c.mark()
         await c.stream(float_to_s16le(np.zeros(int(0.3 * 44100), np.float32)), rate=44100)
         await c.stream(pcm44, rate=44100, frame_ms=20)
@@ -570,7 +574,7 @@ def test_odd_length_frames_lose_nothing(voice_server, speech):
     async def go():
         c = await VoiceClient.connect(voice_server.ws)
         await c.start("zh")
-        await c.wait("audio_end", since=0, where=lambda m: m["turn"] == 0)
+        await c.opening()
         since = c.mark()
         await c.say(pcm, frame_bytes=1001)  # every frame ends mid-sample
         final = await c.wait("transcript", since=since, where=lambda m: m["final"] and m["text"])
@@ -611,7 +615,7 @@ def test_white_noise_then_speech(voice_server, speech):
     async def go():
         c = await VoiceClient.connect(voice_server.ws)
         started = await c.start("zh")
-        await c.wait("audio_end", since=0, where=lambda m: m["turn"] == 0)
+        await c.opening()
         since = c.mark()
         await c.stream(white_noise(4.0), frame_ms=40)
         await c.stream(silence(1.0))
@@ -647,7 +651,7 @@ def test_clipped_speech_is_recognised_with_a_warning(voice_server, speech):
     async def go():
         c = await VoiceClient.connect(voice_server.ws)
         await c.start("zh")
-        await c.wait("audio_end", since=0, where=lambda m: m["turn"] == 0)
+        await c.opening()
         since = c.mark()
         await c.say(pcm)
         final = await c.wait("transcript", since=since, where=lambda m: m["final"] and m["text"])
@@ -677,7 +681,7 @@ def test_offline_fallback_no_delay_no_error(voice_server):
         while not c.frames:
             await asyncio.sleep(0.01)
         t_audio = c.frames[0].t - t
-        await c.wait("audio_end", since=0, where=lambda m: m["turn"] == 0)
+        await c.opening()
         await c.send({"type": "end"})
         await c.wait("ended")
         await c.close()
@@ -696,7 +700,7 @@ def test_edge_configured_but_offline_falls_back_mid_call(quiet_server):
     async def go():
         c = await VoiceClient.connect(quiet_server.ws)
         started = await c.start("en")
-        end = await c.wait("audio_end", since=0, where=lambda m: m["turn"] == 0)
+        end = await c.opening()
         _check_frames(c, 0, end)
         await c.send({"type": "end"})
         await c.wait("ended")
@@ -751,7 +755,7 @@ def test_recording_survives_kill9(quiet_server, speech, tmp_path):
     async def go():
         c = await VoiceClient.connect(srv.ws)
         started = await c.start("zh")
-        await c.wait("audio_end", since=0, where=lambda m: m["turn"] == 0)
+        await c.opening()
         since = c.mark()
         await c.say(pcm, tail_s=0.8)
         await c.wait("customer", since=since)
